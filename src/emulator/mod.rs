@@ -1,0 +1,1 @@
+//! Emulator of the Tencent Cloud Identity Center API.

@@ -1,0 +1,1 @@
+//! Client of the Tencent Cloud Identity Center API.
