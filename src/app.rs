@@ -1,0 +1,104 @@
+//! The composition root: builds the store and the HTTP app from a configuration and runs them
+//! on a listener until the shutdown token fires. Tests call [`run`] with a port-0 listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+use crate::config::Config;
+use crate::http::auth::{Tenant, TokenTable};
+use crate::http::{self, AppState, Settings};
+use crate::store::Store;
+
+/// Tenants' SCIM tokens, read from the environment (or given by `serve --dev` and tests).
+pub struct Secrets {
+    pub tenant_tokens: Vec<(String, SecretString)>,
+}
+
+impl Secrets {
+    /// Reads each tenant's `token_env`. A missing or short token stops start-up with the key.
+    pub fn from_env(config: &Config) -> Result<Secrets, crate::config::ConfigError> {
+        let mut tenant_tokens = Vec::new();
+        for (i, t) in config.tenants.iter().enumerate() {
+            let value = std::env::var(&t.token_env).unwrap_or_default();
+            if value.trim().len() < 16 {
+                return Err(crate::config::ConfigError {
+                    key: format!("tenants[{i}].token_env"),
+                    reason: format!("environment variable {} must hold a token of at least 16 characters", t.token_env),
+                });
+            }
+            tenant_tokens.push((t.name.clone(), SecretString::from(value.trim().to_string())));
+        }
+        Ok(Secrets { tenant_tokens })
+    }
+}
+
+/// Runs the daemon until `shutdown` is cancelled, then drains in-flight requests.
+pub async fn run(config: Config, secrets: Secrets, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = Store::connect(
+        &config.database.url,
+        config.database.max_connections,
+        config.database.sqlite_synchronous == crate::config::SqliteSync::Full,
+    )
+    .await
+    .with_context(|| format!("opening the database {}", redact_url(&config.database.url)))?;
+
+    let mut tokens = TokenTable::new();
+    for t in &config.tenants {
+        let token = secrets
+            .tenant_tokens
+            .iter()
+            .find(|(name, _)| name == &t.name)
+            .map(|(_, s)| s)
+            .with_context(|| format!("no token for tenant {}", t.name))?;
+        tokens.add(Tenant { name: t.name.clone(), zone_id: t.zone_id.clone() }, token.expose_secret());
+    }
+    let state = AppState {
+        store: store.clone(),
+        tokens: Arc::new(tokens),
+        settings: Arc::new(Settings {
+            public_url: config.server.public_url.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            max_page_size: config.scim.max_page_size,
+            default_page_size: config.scim.default_page_size,
+            request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+        }),
+    };
+    // `/Users/` and `/Users` are the same resource: Microsoft's collection sends the former.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(http::router(state));
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, tenants = config.tenants.len(), "serving SCIM at /scim/v2");
+
+    let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
+    let stop = shutdown.clone();
+    let server = axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+        .with_graceful_shutdown(async move { stop.cancelled().await });
+    let server = tokio::spawn(async move { server.await });
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    match tokio::time::timeout(drain, server).await {
+        Ok(res) => res??,
+        Err(_) => tracing::warn!(seconds = drain.as_secs(), "in-flight requests did not finish before the deadline"),
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}

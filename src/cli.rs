@@ -1,0 +1,35 @@
+//! Command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cic-bridge", version, about = "SCIM 2.0 bridge to Tencent Cloud Identity Center")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); see config/cic-bridge.example.toml.
+    #[arg(long, required_unless_present = "dev", conflicts_with = "dev")]
+    pub config: Option<PathBuf>,
+    /// Development mode: SQLite in --data-dir, one tenant, a generated SCIM token printed on start.
+    #[arg(long)]
+    pub dev: bool,
+    /// Address to listen on in --dev mode (port 0 picks a free port).
+    #[arg(long, requires = "dev", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Data directory for --dev mode.
+    #[arg(long, requires = "dev", default_value = "cic-bridge-data")]
+    pub data_dir: PathBuf,
+}

@@ -1,0 +1,333 @@
+//! Configuration: one typed struct. Documented defaults are embedded here, the TOML file
+//! overrides them, and `CIC_BRIDGE_<SECTION>__<KEY>` environment variables override the file.
+//! Unknown keys are errors. Secrets never come from the file: a tenant names the environment
+//! variable that holds its token (`token_env`), and the Tencent keys are read from
+//! `TENCENTCLOUD_SECRET_ID` / `TENCENTCLOUD_SECRET_KEY`.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub scim: ScimConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub cic: CicConfig,
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    pub assignments: Vec<AssignmentConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds (SCIM, admin, health).
+    pub listen: SocketAddr,
+    /// Public base URL of this server (e.g. `https://scim.example.com`), used for
+    /// `meta.location` and `Location`. When unset, it is derived from each request's Host header.
+    pub public_url: Option<String>,
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Requests taking longer than this are answered 503. Okta and Entra give up after 60 s.
+    pub request_timeout_secs: u64,
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_body_bytes: 4 * 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_timeout_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://…`.
+    pub url: String,
+    /// Connections for reads (SQLite: writes always use one dedicated connection).
+    pub max_connections: u32,
+    /// SQLite `synchronous` pragma: `full` (default; a committed write survives power loss) or
+    /// `normal` (faster; a crash of the machine may lose the last transactions, a crash of the
+    /// process loses nothing).
+    pub sqlite_synchronous: SqliteSync,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: "sqlite://cic-bridge.db".to_string(), max_connections: 8, sqlite_synchronous: SqliteSync::Full }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScimConfig {
+    /// Largest page a list request returns (advertised as `filter.maxResults`).
+    pub max_page_size: u32,
+    /// Page size when the client sends no `count`.
+    pub default_page_size: u32,
+}
+
+impl Default for ScimConfig {
+    fn default() -> Self {
+        ScimConfig { max_page_size: 1000, default_page_size: 100 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `cic_bridge=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Human, level: "info".to_string() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CicConfig {
+    /// `china` (organization.tencentcloudapi.com), `international`
+    /// (organization.intl.tencentcloudapi.com), or a URL (the emulator).
+    pub endpoint: String,
+    /// Sent as X-TC-Region when set; Identity Center does not require it.
+    pub region: Option<String>,
+    /// Requests per second per action that cic-bridge allows itself (Tencent documents 20/s).
+    pub rate_limit_per_action: u32,
+}
+
+impl Default for CicConfig {
+    fn default() -> Self {
+        CicConfig { endpoint: "china".to_string(), region: None, rate_limit_per_action: 20 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Stable name of the tenant; it keys the tenant's data, so do not rename it.
+    pub name: String,
+    /// The Identity Center zone (`z-` + 12 characters) this tenant provisions into.
+    pub zone_id: String,
+    /// Environment variable holding this tenant's SCIM bearer token.
+    pub token_env: String,
+    /// What to do when Identity Center already has a user or group of that name.
+    #[serde(default)]
+    pub on_conflict: OnConflict,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// Answer the SCIM create with 409 `uniqueness`.
+    #[default]
+    Reject,
+    /// Link the existing Identity Center object and update it.
+    Adopt,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentConfig {
+    /// Group displayName this rule applies to.
+    pub group: String,
+    /// Role configuration (`rc-…`) given to the group's members.
+    pub role_configuration_id: String,
+    /// Member account UINs the role configuration is assigned on.
+    #[serde(default)]
+    pub target_uins: Vec<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            scim: ScimConfig::default(),
+            log: LogConfig::default(),
+            cic: CicConfig::default(),
+            tenants: Vec::new(),
+            assignments: Vec::new(),
+        }
+    }
+}
+
+/// A configuration problem: the key and the reason, printed before start-up stops.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error at `{key}`: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), reason: reason.into() }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path`, then `CIC_BRIDGE_<SECTION>__<KEY>` variables.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::new("--config", format!("file {} does not exist", path.display())));
+        }
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file_exact(path))
+            // Only double-underscore variables are configuration; others with the prefix
+            // (CIC_BRIDGE_ADMIN_TOKEN, tenant tokens) are secrets read elsewhere.
+            .merge(Env::prefixed("CIC_BRIDGE_").filter(|k| k.as_str().contains("__")).split("__"));
+        let config: Config = figment.extract().map_err(|e| {
+            let key = if e.path.is_empty() { "(file)".to_string() } else { e.path.join(".") };
+            ConfigError::new(key, e.kind.to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: names, formats, references between keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_body_bytes < 1024 {
+            return Err(ConfigError::new("server.max_body_bytes", "must be at least 1024"));
+        }
+        if let Some(url) = &self.server.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::new("server.public_url", "must start with http:// or https://"));
+            }
+        }
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
+            return Err(ConfigError::new("database.url", "must start with sqlite: or postgres://"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+        }
+        if self.scim.max_page_size == 0 || self.scim.max_page_size > 10_000 {
+            return Err(ConfigError::new("scim.max_page_size", "must be between 1 and 10000"));
+        }
+        if self.scim.default_page_size == 0 || self.scim.default_page_size > self.scim.max_page_size {
+            return Err(ConfigError::new("scim.default_page_size", "must be between 1 and scim.max_page_size"));
+        }
+        let endpoint = self.cic.endpoint.as_str();
+        if !(endpoint == "china" || endpoint == "international" || endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(ConfigError::new("cic.endpoint", "must be china, international or an http(s) URL"));
+        }
+        if self.cic.rate_limit_per_action == 0 {
+            return Err(ConfigError::new("cic.rate_limit_per_action", "must be at least 1"));
+        }
+        if self.tenants.is_empty() {
+            return Err(ConfigError::new("tenants", "at least one [[tenants]] entry is required"));
+        }
+        let mut names = HashSet::new();
+        let mut envs = HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let valid_name = !t.name.is_empty()
+                && t.name.len() <= 64
+                && t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                return Err(ConfigError::new(format!("tenants[{i}].name"), "1-64 characters of [A-Za-z0-9_-]"));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(ConfigError::new(format!("tenants[{i}].name"), format!("duplicate tenant name \"{}\"", t.name)));
+            }
+            if !is_zone_id(&t.zone_id) {
+                return Err(ConfigError::new(
+                    format!("tenants[{i}].zone_id"),
+                    format!("\"{}\" is not an Identity Center zone id (z- followed by 12 of [a-z0-9])", t.zone_id),
+                ));
+            }
+            if t.token_env.is_empty() {
+                return Err(ConfigError::new(format!("tenants[{i}].token_env"), "must name an environment variable"));
+            }
+            if !envs.insert(t.token_env.as_str()) {
+                return Err(ConfigError::new(format!("tenants[{i}].token_env"), "two tenants cannot share a token"));
+            }
+        }
+        for (i, a) in self.assignments.iter().enumerate() {
+            if a.group.trim().is_empty() {
+                return Err(ConfigError::new(format!("assignments[{i}].group"), "must not be empty"));
+            }
+            if !a.role_configuration_id.starts_with("rc-") {
+                return Err(ConfigError::new(format!("assignments[{i}].role_configuration_id"), "must be a role configuration id (rc-…)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `z-` followed by 12 characters of `[a-z0-9]` (tencent-cic-api.md, ID formats).
+pub fn is_zone_id(s: &str) -> bool {
+    s.strip_prefix("z-").is_some_and(|rest| rest.len() == 12 && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(contents: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(f.path(), contents).expect("write");
+        f
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/cic-bridge.example.toml");
+        let c = Config::load(&path).expect("the shipped example loads");
+        assert_eq!(c.tenants[0].on_conflict, OnConflict::Reject);
+    }
+
+    #[test]
+    fn unknown_key_names_the_key() {
+        let f = write("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\n");
+        let e = Config::load(f.path()).err().expect("error");
+        assert!(e.to_string().contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn bad_zone_names_key_and_reason() {
+        let f = write("[[tenants]]\nname=\"a\"\nzone_id=\"zone1\"\ntoken_env=\"T\"\n");
+        let e = Config::load(f.path()).err().expect("error");
+        assert_eq!(e.key, "tenants[0].zone_id");
+        let f = write("[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\non_conflict=\"merge\"\n");
+        let e = Config::load(f.path()).err().expect("error");
+        assert!(e.key.contains("on_conflict"), "{e}");
+    }
+}

@@ -1,0 +1,82 @@
+//! `serve --dev`: the embedded default. SQLite in a local data directory, one tenant, and a
+//! SCIM token generated on first start and kept in the data directory (mode 0600), so that an
+//! IdP configured once keeps working across restarts.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use rand::RngCore;
+use secrecy::SecretString;
+
+use crate::app::Secrets;
+use crate::config::{Config, TenantConfig};
+
+pub struct Dev {
+    pub config: Config,
+    pub secrets: Secrets,
+    pub token: String,
+}
+
+pub const DEV_TENANT: &str = "dev";
+/// The zone the dev tenant provisions into.
+pub const DEV_ZONE: &str = "z-devzone00001";
+
+pub fn prepare(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let token = match std::env::var("CIC_BRIDGE_DEV_TOKEN") {
+        Ok(t) if t.len() >= 16 => t,
+        Ok(_) => anyhow::bail!("CIC_BRIDGE_DEV_TOKEN must be at least 16 characters"),
+        Err(_) => load_or_create_token(&data_dir.join("dev-token"))?,
+    };
+    let db = data_dir.join("cic-bridge.db");
+    let mut config = Config::default();
+    config.server.listen = listen;
+    config.database.url = format!("sqlite://{}", db.display());
+    config.tenants = vec![TenantConfig {
+        name: DEV_TENANT.to_string(),
+        zone_id: DEV_ZONE.to_string(),
+        token_env: "CIC_BRIDGE_DEV_TOKEN".to_string(),
+        on_conflict: Default::default(),
+    }];
+    config.validate()?;
+    let secrets = Secrets { tenant_tokens: vec![(DEV_TENANT.to_string(), SecretString::from(token.clone()))] };
+    Ok(Dev { config, secrets, token })
+}
+
+fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
+    if let Ok(t) = std::fs::read_to_string(path) {
+        let t = t.trim().to_string();
+        if t.len() >= 16 {
+            return Ok(t);
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    write_private(path, &token).with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// What a newcomer needs to point an IdP (or curl) at the dev daemon. Printed to stdout on
+/// purpose: dev mode exists to be tried by hand.
+pub fn print_banner(addr: SocketAddr, data_dir: &Path, token: &str) {
+    println!("cic-bridge {} (dev mode)", env!("CARGO_PKG_VERSION"));
+    println!("  SCIM base URL: http://{addr}/scim/v2");
+    println!("  SCIM token: {token}");
+    println!("  data directory: {}", data_dir.display());
+    println!("  try: curl -H 'Authorization: Bearer {token}' http://{addr}/scim/v2/Users");
+}

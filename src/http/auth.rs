@@ -1,0 +1,99 @@
+//! Bearer-token authentication. Tokens are kept only as SHA-256 digests and compared in
+//! constant time against every tenant, so neither timing nor early exit reveals which tenant
+//! (if any) a guess came close to.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::scim::ScimError;
+
+/// A tenant as the HTTP layer sees it.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    pub zone_id: String,
+}
+
+struct Entry {
+    digest: [u8; 32],
+    tenant: Arc<Tenant>,
+}
+
+/// The tenants' token digests.
+pub struct TokenTable {
+    entries: Vec<Entry>,
+}
+
+pub fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl TokenTable {
+    pub fn new() -> Self {
+        TokenTable { entries: Vec::new() }
+    }
+
+    pub fn add(&mut self, tenant: Tenant, token: &str) {
+        self.entries.push(Entry { digest: digest(token), tenant: Arc::new(tenant) });
+    }
+
+    /// The tenant whose token this is. Every entry is compared, whatever matches.
+    pub fn lookup(&self, token: &str) -> Option<Arc<Tenant>> {
+        let d = digest(token);
+        let mut found = None;
+        for e in &self.entries {
+            if bool::from(e.digest.ct_eq(&d)) {
+                found = Some(e.tenant.clone());
+            }
+        }
+        found
+    }
+}
+
+impl Default for TokenTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: resolves the bearer token to a tenant and stores it as a request extension.
+pub async fn require_tenant(State(tokens): State<Arc<TokenTable>>, mut req: Request, next: Next) -> Response {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = header.and_then(|h| {
+        let (scheme, rest) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    });
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return ApiError(ScimError::unauthorized("missing bearer token: send Authorization: Bearer <token>")).into_response();
+    };
+    match tokens.lookup(token) {
+        Some(tenant) => {
+            tracing::Span::current().record("tenant", tenant.name.as_str());
+            req.extensions_mut().insert(tenant);
+            next.run(req).await
+        }
+        None => ApiError(ScimError::unauthorized("invalid bearer token")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_finds_only_the_exact_token() {
+        let mut t = TokenTable::new();
+        t.add(Tenant { name: "a".into(), zone_id: "z-aaaaaaaaaaaa".into() }, "token-a");
+        t.add(Tenant { name: "b".into(), zone_id: "z-bbbbbbbbbbbb".into() }, "token-b");
+        assert_eq!(t.lookup("token-b").map(|t| t.name.clone()), Some("b".to_string()));
+        assert!(t.lookup("token-").is_none());
+        assert!(t.lookup("TOKEN-A").is_none());
+    }
+}

@@ -1,0 +1,255 @@
+//! The store: SCIM resources, membership and the outbox, behind one interface.
+//!
+//! Every write runs in one database transaction that also records the Identity Center
+//! operations it implies (the outbox), so a change is either stored with its operations or not
+//! at all. SQLite is the embedded backend: WAL mode, one dedicated writer connection (SQLite
+//! allows one writer at a time; queueing writers in the pool avoids SQLITE_BUSY on lock
+//! upgrades) and a pool of read connections.
+
+mod sqlite;
+
+use serde_json::{Map, Value};
+
+use crate::scim::ScimError;
+use crate::scim::filter::{AttrPath, Filter};
+use crate::scim::patch::PatchOutcome;
+use crate::scim::schema::ResourceKind;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("version mismatch")]
+    PreconditionFailed,
+    #[error("unknown members: {0:?}")]
+    UnknownMembers(Vec<String>),
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored document is not valid JSON: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// A stored resource.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: String,
+    pub doc: Map<String, Value>,
+    pub version: i64,
+    pub created: String,
+    pub last_modified: String,
+}
+
+/// A member of a group, or a group of a user, with the name shown as `display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub id: String,
+    pub display: String,
+}
+
+/// `If-Match` precondition (RFC 7232 §3.1 with SCIM weak ETags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Versions(Vec<i64>),
+}
+
+impl IfMatch {
+    /// Parses `*`, `W/"3"`, `"3"` or a comma-separated list. Tags that are not ours match nothing.
+    pub fn parse(header: &str) -> IfMatch {
+        if header.trim() == "*" {
+            return IfMatch::Any;
+        }
+        let versions = header
+            .split(',')
+            .filter_map(|t| {
+                let t = t.trim();
+                let t = t.strip_prefix("W/").unwrap_or(t);
+                t.trim_matches('"').parse::<i64>().ok()
+            })
+            .collect();
+        IfMatch::Versions(versions)
+    }
+
+    pub fn allows(&self, version: i64) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Versions(v) => v.contains(&version),
+        }
+    }
+}
+
+/// One page of a list request.
+#[derive(Debug, Clone)]
+pub struct ListQuery<'a> {
+    pub filter: Option<&'a Filter>,
+    pub sort_by: Option<&'a AttrPath>,
+    pub descending: bool,
+    /// 0-based offset (SCIM `startIndex` - 1).
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// The store. Today SQLite; PostgreSQL joins behind the same methods.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+/// What a replace writes: the new document, and for groups the new member list if given.
+pub struct Replacement {
+    pub doc: Map<String, Value>,
+    pub members: Option<Vec<String>>,
+}
+
+impl Store {
+    /// Opens the database named by `url` and applies pending migrations.
+    pub async fn connect(url: &str, read_connections: u32, sync_full: bool) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            return Ok(Store::Sqlite(SqliteStore::connect(url, read_connections, sync_full).await?));
+        }
+        Err(StoreError::Db(sqlx::Error::Configuration(
+            format!("database URL scheme not supported yet: {}", url.split(':').next().unwrap_or_default()).into(),
+        )))
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
+        }
+    }
+
+    pub async fn get(&self, kind: ResourceKind, tenant: &str, id: &str) -> Result<Option<Row>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.get(kind, tenant, id).await,
+        }
+    }
+
+    pub async fn list(&self, kind: ResourceKind, tenant: &str, q: &ListQuery<'_>) -> Result<(i64, Vec<Row>), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list(kind, tenant, q).await,
+        }
+    }
+
+    /// Members of each group (`kind = Group`) or groups of each user (`kind = User`).
+    pub async fn links(&self, kind: ResourceKind, tenant: &str, ids: &[&str]) -> Result<Vec<(String, Link)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.links(kind, tenant, ids).await,
+        }
+    }
+
+    pub async fn create(&self, kind: ResourceKind, tenant: &str, doc: Map<String, Value>, members: Option<Vec<String>>) -> Result<Row, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.create(kind, tenant, doc, members).await,
+        }
+    }
+
+    pub async fn replace(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>, new: Replacement) -> Result<Row, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.replace(kind, tenant, id, if_match, new).await,
+        }
+    }
+
+    /// Reads the resource inside the write transaction, lets `f` compute the change, and
+    /// writes it, so concurrent PATCHes of one resource never lose each other's updates.
+    pub async fn patch<F>(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>, f: F) -> Result<Row, StoreError>
+    where
+        F: FnOnce(&Row) -> Result<PatchOutcome, ScimError> + Send,
+    {
+        match self {
+            Store::Sqlite(s) => s.patch(kind, tenant, id, if_match, f).await,
+        }
+    }
+
+    pub async fn delete(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.delete(kind, tenant, id, if_match).await,
+        }
+    }
+
+    /// Count of pending outbox operations per kind for a tenant (diagnostics and tests).
+    pub async fn outbox_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.outbox_counts(tenant).await,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+        }
+    }
+}
+
+/// Current time as stored: RFC 3339 UTC with exactly six fractional digits, so that text order
+/// is time order in both databases.
+pub fn now_string() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+/// Indexed columns derived from a document.
+pub(crate) struct Columns {
+    pub name: String,
+    pub name_lower: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+}
+
+impl Columns {
+    pub fn of(kind: ResourceKind, doc: &Map<String, Value>) -> Columns {
+        let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+        let name = match kind {
+            ResourceKind::User => s("userName").unwrap_or_default(),
+            ResourceKind::Group => s("displayName").unwrap_or_default(),
+        };
+        Columns {
+            name_lower: name.to_lowercase(),
+            name,
+            external_id: s("externalId"),
+            display_name: s("displayName"),
+            active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_parses_weak_and_strong_tags() {
+        assert!(IfMatch::parse("W/\"3\"").allows(3));
+        assert!(IfMatch::parse("\"2\", W/\"3\"").allows(3));
+        assert!(!IfMatch::parse("W/\"3\"").allows(4));
+        assert!(IfMatch::parse("*").allows(9));
+        assert!(!IfMatch::parse("W/\"abc\"").allows(1));
+    }
+
+    #[test]
+    fn time_format_is_fixed_width() {
+        let t = time::macros::datetime!(2026-01-02 03:04:05.000007 UTC);
+        assert_eq!(format_time(t), "2026-01-02T03:04:05.000007Z");
+    }
+}
