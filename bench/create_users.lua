@@ -1,28 +1,43 @@
--- wrk script: POST /scim/v2/Users with unique user names bench.user.<i>@example.com.
--- Args (after `--`): TOKEN BASE_PATH FIRST_INDEX LAST_INDEX_EXCLUSIVE
--- Thread t of T creates the indices FIRST+t, FIRST+t+T, ... below LAST; once its share is done
--- it stops itself, so the run never creates more users than asked. done() prints one line
--- `created=N failed=M duration_s=D` for bench/scim.sh to parse.
+-- wrk script for bench/scim.sh: POST /scim/v2/Users with unique user names
+-- bench.user.<i>@example.com for i in [FIRST, LAST).
+-- Args (after `--`): TOKEN BASE_PATH FIRST LAST THREADS
+-- Thread t of T creates FIRST+t, FIRST+t+T, ... and stops itself once all of its creates have
+-- answered, so a run never creates more users than asked. The clock is read through LuaJIT's FFI
+-- (CLOCK_MONOTONIC), because wrk's own duration includes the time until bench/scim.sh ends the
+-- run. done() prints one line for bench/scim.sh:
+--   created=N failed=M first_s=.. last_s=.. p99_ms=..
+
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+  int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
 
 local threads = {}
-local next_id = 0
+local counter = 0
 
 function setup(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
+  thread:set("tid", counter)
+  counter = counter + 1
   table.insert(threads, thread)
 end
 
 function init(args)
-  token = args[1]
+  local token = args[1]
   base = args[2]
-  first = tonumber(args[3])
+  local first = tonumber(args[3])
   last = tonumber(args[4])
-  nthreads = next_id_total or 0
+  step = tonumber(args[5])
   idx = first + tid
-  created = 0
-  failed = 0
-  sent_last = false
+  share = 0
+  if last > idx then share = math.floor((last - idx + step - 1) / step) end
+  created, failed, answered = 0, 0, 0
+  t_first, t_last = 0, 0
   headers = {
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/scim+json",
@@ -41,32 +56,45 @@ end
 
 function request()
   if idx < last then
+    if t_first == 0 then t_first = now() end
     local i = idx
     idx = idx + step
     return wrk.format("POST", base .. "/Users", headers, body_for(i))
   end
-  -- This thread's share is sent; keep the connection busy with a cheap probe until the
+  -- This thread's share is sent: keep the connection busy with a cheap probe until the
   -- outstanding creates have answered and response() stops the thread.
-  return wrk.format("GET", "/healthz", nil, nil)
+  return wrk.format("GET", "/healthz", {}, nil)
 end
 
 function response(status, hdrs, body)
-  if status == 201 then
-    created = created + 1
-  elseif status ~= 200 then
-    failed = failed + 1
+  -- 200 is the /healthz probe (a create answers 201, or an error status).
+  if status ~= 200 and answered < share then
+    answered = answered + 1
+    if status == 201 then
+      created = created + 1
+    else
+      failed = failed + 1
+      if failed <= 3 then
+        io.stderr:write(string.format("create failed: %d %s\n", status, string.sub(body or "", 1, 300)))
+      end
+    end
+    t_last = now()
   end
-  if idx >= last and (created + failed) >= share then
+  if answered >= share then
     wrk.thread:stop()
   end
 end
 
 function done(summary, latency, requests)
-  local c, f = 0, 0
+  local c, f, t0, t1 = 0, 0, math.huge, 0
   for _, t in ipairs(threads) do
     c = c + (t:get("created") or 0)
     f = f + (t:get("failed") or 0)
+    local a, b = t:get("t_first") or 0, t:get("t_last") or 0
+    if a > 0 and a < t0 then t0 = a end
+    if b > t1 then t1 = b end
   end
-  io.write(string.format("created=%d failed=%d duration_s=%.3f p99_ms=%.2f\n",
-    c, f, summary.duration / 1e6, latency:percentile(99.0) / 1000))
+  if t0 == math.huge then t0 = 0 end
+  io.write(string.format("created=%d failed=%d first_s=%.6f last_s=%.6f p99_ms=%.2f\n",
+    c, f, t0, t1, latency:percentile(99.0) / 1000))
 end

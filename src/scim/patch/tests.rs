@@ -1,4 +1,5 @@
 use super::*;
+use crate::scim::ScimType;
 use serde_json::json;
 
 fn user() -> Map<String, Value> {

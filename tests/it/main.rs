@@ -1,0 +1,8 @@
+//! The one integration-test binary: the real daemon on port 0, real SQLite, real HTTP.
+
+mod helpers;
+mod scim_discovery;
+mod scim_errors;
+mod scim_filters;
+mod scim_groups;
+mod scim_users;
