@@ -30,7 +30,10 @@ impl Secrets {
             if value.trim().len() < 16 {
                 return Err(crate::config::ConfigError {
                     key: format!("tenants[{i}].token_env"),
-                    reason: format!("environment variable {} must hold a token of at least 16 characters", t.token_env),
+                    reason: format!(
+                        "environment variable {} must hold a token of at least 16 characters",
+                        t.token_env
+                    ),
                 });
             }
             tenant_tokens.push((t.name.clone(), SecretString::from(value.trim().to_string())));
@@ -40,7 +43,12 @@ impl Secrets {
 }
 
 /// Runs the daemon until `shutdown` is cancelled, then drains in-flight requests.
-pub async fn run(config: Config, secrets: Secrets, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    secrets: Secrets,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let store = Store::connect(
         &config.database.url,
         config.database.max_connections,
@@ -57,7 +65,13 @@ pub async fn run(config: Config, secrets: Secrets, listener: TcpListener, shutdo
             .find(|(name, _)| name == &t.name)
             .map(|(_, s)| s)
             .with_context(|| format!("no token for tenant {}", t.name))?;
-        tokens.add(Tenant { name: t.name.clone(), zone_id: t.zone_id.clone() }, token.expose_secret());
+        tokens.add(
+            Tenant {
+                name: t.name.clone(),
+                zone_id: t.zone_id.clone(),
+            },
+            token.expose_secret(),
+        );
     }
     let state = AppState {
         store: store.clone(),
@@ -77,14 +91,20 @@ pub async fn run(config: Config, secrets: Secrets, listener: TcpListener, shutdo
 
     let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
     let stop = shutdown.clone();
-    let server = axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-        .with_graceful_shutdown(async move { stop.cancelled().await });
+    let server = axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await });
     let server = tokio::spawn(async move { server.await });
     shutdown.cancelled().await;
     tracing::info!("shutting down: finishing in-flight requests");
     match tokio::time::timeout(drain, server).await {
         Ok(res) => res??,
-        Err(_) => tracing::warn!(seconds = drain.as_secs(), "in-flight requests did not finish before the deadline"),
+        Err(_) => tracing::warn!(
+            seconds = drain.as_secs(),
+            "in-flight requests did not finish before the deadline"
+        ),
     }
     store.close().await;
     tracing::info!("stopped");

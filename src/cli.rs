@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cic-bridge", version, about = "SCIM 2.0 bridge to Tencent Cloud Identity Center")]
+#[command(
+    name = "cic-bridge",
+    version,
+    about = "SCIM 2.0 bridge to Tencent Cloud Identity Center"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

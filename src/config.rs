@@ -74,7 +74,11 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: "sqlite://cic-bridge.db".to_string(), max_connections: 8, sqlite_synchronous: SqliteSync::Full }
+        DatabaseConfig {
+            url: "sqlite://cic-bridge.db".to_string(),
+            max_connections: 8,
+            sqlite_synchronous: SqliteSync::Full,
+        }
     }
 }
 
@@ -96,7 +100,10 @@ pub struct ScimConfig {
 
 impl Default for ScimConfig {
     fn default() -> Self {
-        ScimConfig { max_page_size: 1000, default_page_size: 100 }
+        ScimConfig {
+            max_page_size: 1000,
+            default_page_size: 100,
+        }
     }
 }
 
@@ -111,7 +118,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Human, level: "info".to_string() }
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".to_string(),
+        }
     }
 }
 
@@ -136,7 +146,11 @@ pub struct CicConfig {
 
 impl Default for CicConfig {
     fn default() -> Self {
-        CicConfig { endpoint: "china".to_string(), region: None, rate_limit_per_action: 20 }
+        CicConfig {
+            endpoint: "china".to_string(),
+            region: None,
+            rate_limit_per_action: 20,
+        }
     }
 }
 
@@ -200,7 +214,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError { key: key.into(), reason: reason.into() }
+        ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -208,15 +225,26 @@ impl Config {
     /// Loads defaults, then `path`, then `CIC_BRIDGE_<SECTION>__<KEY>` variables.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         if !path.exists() {
-            return Err(ConfigError::new("--config", format!("file {} does not exist", path.display())));
+            return Err(ConfigError::new(
+                "--config",
+                format!("file {} does not exist", path.display()),
+            ));
         }
         let figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file_exact(path))
             // Only double-underscore variables are configuration; others with the prefix
             // (CIC_BRIDGE_ADMIN_TOKEN, tenant tokens) are secrets read elsewhere.
-            .merge(Env::prefixed("CIC_BRIDGE_").filter(|k| k.as_str().contains("__")).split("__"));
+            .merge(
+                Env::prefixed("CIC_BRIDGE_")
+                    .filter(|k| k.as_str().contains("__"))
+                    .split("__"),
+            );
         let config: Config = figment.extract().map_err(|e| {
-            let key = if e.path.is_empty() { "(file)".to_string() } else { e.path.join(".") };
+            let key = if e.path.is_empty() {
+                "(file)".to_string()
+            } else {
+                e.path.join(".")
+            };
             ConfigError::new(key, e.kind.to_string())
         })?;
         config.validate()?;
@@ -230,11 +258,20 @@ impl Config {
         }
         if let Some(url) = &self.server.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::new("server.public_url", "must start with http:// or https://"));
+                return Err(ConfigError::new(
+                    "server.public_url",
+                    "must start with http:// or https://",
+                ));
             }
         }
-        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
-            return Err(ConfigError::new("database.url", "must start with sqlite: or postgres://"));
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database.url",
+                "must start with sqlite: or postgres://",
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError::new("database.max_connections", "must be at least 1"));
@@ -243,41 +280,71 @@ impl Config {
             return Err(ConfigError::new("scim.max_page_size", "must be between 1 and 10000"));
         }
         if self.scim.default_page_size == 0 || self.scim.default_page_size > self.scim.max_page_size {
-            return Err(ConfigError::new("scim.default_page_size", "must be between 1 and scim.max_page_size"));
+            return Err(ConfigError::new(
+                "scim.default_page_size",
+                "must be between 1 and scim.max_page_size",
+            ));
         }
         let endpoint = self.cic.endpoint.as_str();
-        if !(endpoint == "china" || endpoint == "international" || endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(ConfigError::new("cic.endpoint", "must be china, international or an http(s) URL"));
+        if !(endpoint == "china"
+            || endpoint == "international"
+            || endpoint.starts_with("http://")
+            || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "cic.endpoint",
+                "must be china, international or an http(s) URL",
+            ));
         }
         if self.cic.rate_limit_per_action == 0 {
             return Err(ConfigError::new("cic.rate_limit_per_action", "must be at least 1"));
         }
         if self.tenants.is_empty() {
-            return Err(ConfigError::new("tenants", "at least one [[tenants]] entry is required"));
+            return Err(ConfigError::new(
+                "tenants",
+                "at least one [[tenants]] entry is required",
+            ));
         }
         let mut names = HashSet::new();
         let mut envs = HashSet::new();
         for (i, t) in self.tenants.iter().enumerate() {
             let valid_name = !t.name.is_empty()
                 && t.name.len() <= 64
-                && t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && t.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !valid_name {
-                return Err(ConfigError::new(format!("tenants[{i}].name"), "1-64 characters of [A-Za-z0-9_-]"));
+                return Err(ConfigError::new(
+                    format!("tenants[{i}].name"),
+                    "1-64 characters of [A-Za-z0-9_-]",
+                ));
             }
             if !names.insert(t.name.as_str()) {
-                return Err(ConfigError::new(format!("tenants[{i}].name"), format!("duplicate tenant name \"{}\"", t.name)));
+                return Err(ConfigError::new(
+                    format!("tenants[{i}].name"),
+                    format!("duplicate tenant name \"{}\"", t.name),
+                ));
             }
             if !is_zone_id(&t.zone_id) {
                 return Err(ConfigError::new(
                     format!("tenants[{i}].zone_id"),
-                    format!("\"{}\" is not an Identity Center zone id (z- followed by 12 of [a-z0-9])", t.zone_id),
+                    format!(
+                        "\"{}\" is not an Identity Center zone id (z- followed by 12 of [a-z0-9])",
+                        t.zone_id
+                    ),
                 ));
             }
             if t.token_env.is_empty() {
-                return Err(ConfigError::new(format!("tenants[{i}].token_env"), "must name an environment variable"));
+                return Err(ConfigError::new(
+                    format!("tenants[{i}].token_env"),
+                    "must name an environment variable",
+                ));
             }
             if !envs.insert(t.token_env.as_str()) {
-                return Err(ConfigError::new(format!("tenants[{i}].token_env"), "two tenants cannot share a token"));
+                return Err(ConfigError::new(
+                    format!("tenants[{i}].token_env"),
+                    "two tenants cannot share a token",
+                ));
             }
         }
         for (i, a) in self.assignments.iter().enumerate() {
@@ -285,7 +352,10 @@ impl Config {
                 return Err(ConfigError::new(format!("assignments[{i}].group"), "must not be empty"));
             }
             if !a.role_configuration_id.starts_with("rc-") {
-                return Err(ConfigError::new(format!("assignments[{i}].role_configuration_id"), "must be a role configuration id (rc-…)"));
+                return Err(ConfigError::new(
+                    format!("assignments[{i}].role_configuration_id"),
+                    "must be a role configuration id (rc-…)",
+                ));
             }
         }
         Ok(())
@@ -294,7 +364,8 @@ impl Config {
 
 /// `z-` followed by 12 characters of `[a-z0-9]` (tencent-cic-api.md, ID formats).
 pub fn is_zone_id(s: &str) -> bool {
-    s.strip_prefix("z-").is_some_and(|rest| rest.len() == 12 && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    s.strip_prefix("z-")
+        .is_some_and(|rest| rest.len() == 12 && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -316,7 +387,9 @@ mod tests {
 
     #[test]
     fn unknown_key_names_the_key() {
-        let f = write("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\n");
+        let f = write(
+            "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\n",
+        );
         let e = Config::load(f.path()).err().expect("error");
         assert!(e.to_string().contains("lisen"), "{e}");
     }

@@ -40,7 +40,9 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev> {
         on_conflict: Default::default(),
     }];
     config.validate()?;
-    let secrets = Secrets { tenant_tokens: vec![(DEV_TENANT.to_string(), SecretString::from(token.clone()))] };
+    let secrets = Secrets {
+        tenant_tokens: vec![(DEV_TENANT.to_string(), SecretString::from(token.clone()))],
+    };
     Ok(Dev { config, secrets, token })
 }
 
@@ -62,7 +64,12 @@ fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents.as_bytes())
 }
 

@@ -41,7 +41,10 @@ impl TokenTable {
     }
 
     pub fn add(&mut self, tenant: Tenant, token: &str) {
-        self.entries.push(Entry { digest: digest(token), tenant: Arc::new(tenant) });
+        self.entries.push(Entry {
+            digest: digest(token),
+            tenant: Arc::new(tenant),
+        });
     }
 
     /// The tenant whose token this is. Every entry is compared, whatever matches.
@@ -71,7 +74,10 @@ pub async fn require_tenant(State(tokens): State<Arc<TokenTable>>, mut req: Requ
         scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
     });
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return ApiError(ScimError::unauthorized("missing bearer token: send Authorization: Bearer <token>")).into_response();
+        return ApiError(ScimError::unauthorized(
+            "missing bearer token: send Authorization: Bearer <token>",
+        ))
+        .into_response();
     };
     match tokens.lookup(token) {
         Some(tenant) => {
@@ -90,8 +96,20 @@ mod tests {
     #[test]
     fn lookup_finds_only_the_exact_token() {
         let mut t = TokenTable::new();
-        t.add(Tenant { name: "a".into(), zone_id: "z-aaaaaaaaaaaa".into() }, "token-a");
-        t.add(Tenant { name: "b".into(), zone_id: "z-bbbbbbbbbbbb".into() }, "token-b");
+        t.add(
+            Tenant {
+                name: "a".into(),
+                zone_id: "z-aaaaaaaaaaaa".into(),
+            },
+            "token-a",
+        );
+        t.add(
+            Tenant {
+                name: "b".into(),
+                zone_id: "z-bbbbbbbbbbbb".into(),
+            },
+            "token-b",
+        );
         assert_eq!(t.lookup("token-b").map(|t| t.name.clone()), Some("b".to_string()));
         assert!(t.lookup("token-").is_none());
         assert!(t.lookup("TOKEN-A").is_none());

@@ -28,15 +28,18 @@ impl From<StoreError> for ApiError {
             StoreError::PreconditionFailed => {
                 ScimError::precondition_failed("the resource was modified: If-Match does not match its current version")
             }
-            StoreError::UnknownMembers(ids) => {
-                ScimError::invalid_value(format!("members refer to users that do not exist in this tenant: {}", ids.join(", ")))
-            }
+            StoreError::UnknownMembers(ids) => ScimError::invalid_value(format!(
+                "members refer to users that do not exist in this tenant: {}",
+                ids.join(", ")
+            )),
             StoreError::Scim(e) => e,
             other => {
                 // The cause is logged once here, inside the request span; the body says little.
                 tracing::error!(error = %other, "store failure");
                 match other {
-                    StoreError::Db(sqlx::Error::PoolTimedOut) => ScimError::unavailable("the database is busy; retry later"),
+                    StoreError::Db(sqlx::Error::PoolTimedOut) => {
+                        ScimError::unavailable("the database is busy; retry later")
+                    }
                     _ => ScimError::internal(),
                 }
             }
@@ -65,7 +68,10 @@ pub fn scim_error_response(e: &ScimError) -> Response {
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
     if e.status == 401 {
-        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"cic-bridge\""));
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"cic-bridge\""),
+        );
     }
     if e.status == 503 || e.status == 429 {
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

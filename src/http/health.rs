@@ -10,7 +10,9 @@ use serde_json::json;
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> (StatusCode, axum::Json<serde_json::Value>) {
@@ -22,7 +24,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_
         Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "unavailable", "reason": "database unreachable"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "unavailable", "reason": "database unreachable"})),
+            )
         }
     }
 }

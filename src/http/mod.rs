@@ -42,7 +42,10 @@ pub struct AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
-    let scim = scim::router().route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_tenant));
+    let scim = scim::router().route_layer(middleware::from_fn_with_state(
+        state.tokens.clone(),
+        auth::require_tenant,
+    ));
     let timeout = state.settings.request_timeout;
     Router::new()
         .nest("/scim/v2", scim)

@@ -44,7 +44,12 @@ pub fn normalize(kind: ResourceKind, body: &Value) -> Result<Normalized, ScimErr
 
 /// Sets one top-level key of a body (plain name, URN of an extension, or a dotted or
 /// URN-qualified path such as `name.givenName`) into `doc`, normalising its value.
-pub fn set_top_level(kind: ResourceKind, doc: &mut Map<String, Value>, key: &str, value: Value) -> Result<(), ScimError> {
+pub fn set_top_level(
+    kind: ResourceKind,
+    doc: &mut Map<String, Value>,
+    key: &str,
+    value: Value,
+) -> Result<(), ScimError> {
     if let Some(ext) = kind.schema_by_urn(key) {
         if std::ptr::eq(ext, kind.core()) {
             // A body nesting core attributes under the core URN: flatten it.
@@ -82,7 +87,9 @@ pub fn set_top_level(kind: ResourceKind, doc: &mut Map<String, Value>, key: &str
                             "\"{key}\" names a sub-attribute of a multi-valued attribute; use a value filter"
                         )));
                     }
-                    let entry = target.entry(resolved.attr.name.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                    let entry = target
+                        .entry(resolved.attr.name.to_string())
+                        .or_insert_with(|| Value::Object(Map::new()));
                     if !entry.is_object() {
                         *entry = Value::Object(Map::new());
                     }
@@ -160,7 +167,12 @@ fn merge_extension(doc: &mut Map<String, Value>, ext: &'static SchemaDef, value:
 
 /// Normalises `value` for `def` and stores it under the canonical name, or removes the
 /// attribute when the value is null or empty (RFC 7643 §2.5: null means unassigned).
-pub fn set_normalized(target: &mut Map<String, Value>, def: &AttrDef, value: Value, key: &str) -> Result<(), ScimError> {
+pub fn set_normalized(
+    target: &mut Map<String, Value>,
+    def: &AttrDef,
+    value: Value,
+    key: &str,
+) -> Result<(), ScimError> {
     match normalize_value(def, value, key)? {
         Some(v) => {
             target.insert(def.name.to_string(), v);
@@ -222,7 +234,11 @@ pub fn normalize_single(def: &AttrDef, value: Value, key: &str) -> Result<Option
                         }
                     }
                 }
-                if out.is_empty() { Ok(None) } else { Ok(Some(Value::Object(out))) }
+                if out.is_empty() {
+                    Ok(None)
+                } else {
+                    Ok(Some(Value::Object(out)))
+                }
             }
             // Entra sends the enterprise `manager` as a bare id string; any complex attribute
             // with a `value` sub-attribute accepts a bare scalar as that value.
@@ -246,9 +262,13 @@ pub fn normalize_single(def: &AttrDef, value: Value, key: &str) -> Result<Option
             Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" => Ok(Some(Value::Bool(true))),
                 "false" => Ok(Some(Value::Bool(false))),
-                _ => Err(ScimError::invalid_value(format!("\"{key}\" must be a boolean, got \"{s}\""))),
+                _ => Err(ScimError::invalid_value(format!(
+                    "\"{key}\" must be a boolean, got \"{s}\""
+                ))),
             },
-            other => Err(ScimError::invalid_value(format!("\"{key}\" must be a boolean, got {other}"))),
+            other => Err(ScimError::invalid_value(format!(
+                "\"{key}\" must be a boolean, got {other}"
+            ))),
         },
         AttrType::Integer => match &value {
             Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(value)),
@@ -285,9 +305,15 @@ pub fn normalize_single(def: &AttrDef, value: Value, key: &str) -> Result<Option
 pub fn finish(kind: ResourceKind, doc: &mut Map<String, Value>) -> Result<(), ScimError> {
     match kind {
         ResourceKind::User => {
-            let name = doc.get("userName").and_then(Value::as_str).map(str::trim).unwrap_or_default();
+            let name = doc
+                .get("userName")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .unwrap_or_default();
             if name.is_empty() {
-                return Err(ScimError::invalid_value("userName is required and must be a non-empty string"));
+                return Err(ScimError::invalid_value(
+                    "userName is required and must be a non-empty string",
+                ));
             }
             if name.chars().count() > 256 {
                 return Err(ScimError::invalid_value("userName is longer than 256 characters"));
@@ -299,9 +325,15 @@ pub fn finish(kind: ResourceKind, doc: &mut Map<String, Value>) -> Result<(), Sc
             }
         }
         ResourceKind::Group => {
-            let name = doc.get("displayName").and_then(Value::as_str).map(str::trim).unwrap_or_default();
+            let name = doc
+                .get("displayName")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .unwrap_or_default();
             if name.is_empty() {
-                return Err(ScimError::invalid_value("displayName is required and must be a non-empty string"));
+                return Err(ScimError::invalid_value(
+                    "displayName is required and must be a non-empty string",
+                ));
             }
             if name.chars().count() > 256 {
                 return Err(ScimError::invalid_value("displayName is longer than 256 characters"));
@@ -330,7 +362,11 @@ pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
             Value::Null => continue,
             Value::Object(m) => {
                 let v = m.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).map(|(_, v)| v);
-                if let Some(t) = m.iter().find(|(k, _)| k.eq_ignore_ascii_case("type")).and_then(|(_, v)| v.as_str()) {
+                if let Some(t) = m
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("type"))
+                    .and_then(|(_, v)| v.as_str())
+                {
                     if !t.eq_ignore_ascii_case("user") {
                         return Err(ScimError::invalid_value(format!(
                             "members of type \"{t}\" are not supported; only users can be group members"
@@ -339,7 +375,11 @@ pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
                 }
                 match v {
                     Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                    _ => return Err(ScimError::invalid_value("every member needs a non-empty string \"value\"")),
+                    _ => {
+                        return Err(ScimError::invalid_value(
+                            "every member needs a non-empty string \"value\"",
+                        ));
+                    }
                 }
             }
             Value::String(s) if !s.is_empty() => s.clone(),
@@ -398,7 +438,10 @@ pub fn render(kind: ResourceKind, doc: &Map<String, Value>, meta: &Meta<'_>, ext
     let mut m = Map::with_capacity(5);
     m.insert("resourceType".to_string(), Value::String(kind.name().to_string()));
     m.insert("created".to_string(), Value::String(meta.created.to_string()));
-    m.insert("lastModified".to_string(), Value::String(meta.last_modified.to_string()));
+    m.insert(
+        "lastModified".to_string(),
+        Value::String(meta.last_modified.to_string()),
+    );
     m.insert("location".to_string(), Value::String(meta.location.clone()));
     m.insert("version".to_string(), Value::String(etag(meta.version)));
     out.insert("meta".to_string(), Value::Object(m));
@@ -432,7 +475,11 @@ impl Projection {
                     .filter(|p| !p.is_empty())
                     .map(|p| {
                         if let Some(ext) = kind.schema_by_urn(p) {
-                            return ProjPath { urn: Some(ext.id.to_string()), attr: String::new(), sub: None };
+                            return ProjPath {
+                                urn: Some(ext.id.to_string()),
+                                attr: String::new(),
+                                sub: None,
+                            };
                         }
                         let (urn, attr, sub) = schema::split_path(kind, p);
                         let urn = urn.filter(|u| !u.eq_ignore_ascii_case(kind.core().id));
@@ -442,7 +489,10 @@ impl Projection {
             })
             .unwrap_or_default()
         };
-        Projection { attributes: parse_list(attributes), excluded: parse_list(excluded) }
+        Projection {
+            attributes: parse_list(attributes),
+            excluded: parse_list(excluded),
+        }
     }
 
     /// Whether the response may include the attribute `name` (core, top level).
@@ -451,9 +501,15 @@ impl Projection {
             return true;
         }
         if !self.attributes.is_empty() {
-            return self.attributes.iter().any(|p| p.urn.is_none() && p.attr.eq_ignore_ascii_case(name));
+            return self
+                .attributes
+                .iter()
+                .any(|p| p.urn.is_none() && p.attr.eq_ignore_ascii_case(name));
         }
-        !self.excluded.iter().any(|p| p.urn.is_none() && p.sub.is_none() && p.attr.eq_ignore_ascii_case(name))
+        !self
+            .excluded
+            .iter()
+            .any(|p| p.urn.is_none() && p.sub.is_none() && p.attr.eq_ignore_ascii_case(name))
     }
 
     pub fn is_identity(&self) -> bool {
@@ -465,7 +521,9 @@ impl Projection {
         if self.is_identity() {
             return resource;
         }
-        let Value::Object(mut obj) = resource else { return resource };
+        let Value::Object(mut obj) = resource else {
+            return resource;
+        };
         if !self.attributes.is_empty() {
             let mut out = Map::new();
             for (k, v) in obj.iter() {
@@ -479,7 +537,9 @@ impl Projection {
             // `meta.resourceType` is returned always (RFC 7643 §3.1 `returned: always` for id;
             // clients rely on resourceType to tell resources apart).
             if let Some(rt) = obj.get("meta").and_then(|m| m.get("resourceType")) {
-                let meta = out.entry("meta".to_string()).or_insert_with(|| Value::Object(Map::new()));
+                let meta = out
+                    .entry("meta".to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(m) = meta {
                     m.entry("resourceType".to_string()).or_insert_with(|| rt.clone());
                 }
@@ -507,7 +567,9 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, p: &ProjPat
     let (src, dst): (&Map<String, Value>, &mut Map<String, Value>) = match &p.urn {
         Some(urn) => {
             let Some(key) = find_key(from, urn) else { return };
-            let Some(Value::Object(inner)) = from.get(key) else { return };
+            let Some(Value::Object(inner)) = from.get(key) else {
+                return;
+            };
             if p.attr.is_empty() {
                 to.insert(key.clone(), Value::Object(inner.clone()));
                 return;
@@ -569,7 +631,9 @@ fn remove_path(obj: &mut Map<String, Value>, p: &ProjPath) {
     if p.urn.is_none() && is_always_returned(&p.attr) {
         return;
     }
-    let Some(key) = find_key(target, &p.attr).cloned() else { return };
+    let Some(key) = find_key(target, &p.attr).cloned() else {
+        return;
+    };
     match &p.sub {
         None => {
             target.remove(&key);
@@ -654,7 +718,12 @@ mod tests {
 
     #[test]
     fn rejects_missing_user_name_and_bad_types() {
-        assert_eq!(normalize(ResourceKind::User, &json!({"displayName": "x"})).err().map(|e| e.status), Some(400));
+        assert_eq!(
+            normalize(ResourceKind::User, &json!({"displayName": "x"}))
+                .err()
+                .map(|e| e.status),
+            Some(400)
+        );
         let e = normalize(ResourceKind::User, &json!({"userName": "x", "active": "maybe"})).err();
         assert_eq!(e.and_then(|e| e.scim_type), Some(crate::scim::ScimType::InvalidValue));
         assert!(normalize(ResourceKind::User, &json!(["x"])).is_err());

@@ -49,11 +49,17 @@ pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the PATCH body must be a JSON object"))?;
     if let Some(schemas) = get_ci(obj, "schemas") {
-        let ok = schemas
-            .as_array()
-            .is_some_and(|a| a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(schema::PATCH_OP_SCHEMA))));
+        let ok = schemas.as_array().is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(schema::PATCH_OP_SCHEMA))
+            })
+        });
         if !ok {
-            return Err(ScimError::invalid_syntax(format!("schemas must contain \"{}\"", schema::PATCH_OP_SCHEMA)));
+            return Err(ScimError::invalid_syntax(format!(
+                "schemas must contain \"{}\"",
+                schema::PATCH_OP_SCHEMA
+            )));
         }
     }
     let ops = get_ci(obj, "Operations")
@@ -65,7 +71,9 @@ pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
     ops.iter()
         .enumerate()
         .map(|(i, op)| {
-            let o = op.as_object().ok_or_else(|| ScimError::invalid_syntax(format!("Operations[{i}] must be an object")))?;
+            let o = op
+                .as_object()
+                .ok_or_else(|| ScimError::invalid_syntax(format!("Operations[{i}] must be an object")))?;
             let name = get_ci(o, "op")
                 .and_then(Value::as_str)
                 .ok_or_else(|| ScimError::invalid_syntax(format!("Operations[{i}] needs an \"op\"")))?;
@@ -84,7 +92,11 @@ pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
                 None | Some(Value::Null) => None,
                 Some(Value::String(p)) if p.trim().is_empty() => None,
                 Some(Value::String(p)) => Some(p.trim().to_string()),
-                Some(_) => return Err(ScimError::invalid_path(format!("Operations[{i}]: path must be a string"))),
+                Some(_) => {
+                    return Err(ScimError::invalid_path(format!(
+                        "Operations[{i}]: path must be a string"
+                    )));
+                }
             };
             let value = get_ci(o, "value").cloned();
             Ok(PatchOp { op: kind, path, value })
@@ -94,13 +106,22 @@ pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
 
 /// Applies `ops` to a resource document. `id` is the resource's id (Okta repeats it inside
 /// path-less group renames).
-pub fn apply(kind: ResourceKind, id: &str, doc: &Map<String, Value>, ops: &[PatchOp]) -> Result<PatchOutcome, ScimError> {
-    let mut out = PatchOutcome { doc: doc.clone(), member_edits: Vec::new() };
+pub fn apply(
+    kind: ResourceKind,
+    id: &str,
+    doc: &Map<String, Value>,
+    ops: &[PatchOp],
+) -> Result<PatchOutcome, ScimError> {
+    let mut out = PatchOutcome {
+        doc: doc.clone(),
+        member_edits: Vec::new(),
+    };
     for op in ops {
         match &op.path {
             None => apply_pathless(kind, id, &mut out, op)?,
             Some(path) => {
-                let parsed = filter::parse_path(path).map_err(|e| ScimError::invalid_path(format!("path \"{path}\": {e}")))?;
+                let parsed =
+                    filter::parse_path(path).map_err(|e| ScimError::invalid_path(format!("path \"{path}\": {e}")))?;
                 apply_path(kind, &mut out, op.op, path, &parsed, op.value.clone())?;
             }
         }
@@ -115,10 +136,14 @@ pub fn apply(kind: ResourceKind, id: &str, doc: &Map<String, Value>, ops: &[Patc
 /// `aadOptscim062020` form — or whole extension objects.
 fn apply_pathless(kind: ResourceKind, id: &str, out: &mut PatchOutcome, op: &PatchOp) -> Result<(), ScimError> {
     if op.op == OpKind::Remove {
-        return Err(ScimError::no_target("a remove operation needs a path (RFC 7644 §3.5.2.2)"));
+        return Err(ScimError::no_target(
+            "a remove operation needs a path (RFC 7644 §3.5.2.2)",
+        ));
     }
     let Some(Value::Object(values)) = &op.value else {
-        return Err(ScimError::invalid_value("an add or replace without a path needs an object value"));
+        return Err(ScimError::invalid_value(
+            "an add or replace without a path needs an object value",
+        ));
     };
     for (key, value) in values {
         if key.eq_ignore_ascii_case("id") {
@@ -138,7 +163,8 @@ fn apply_pathless(kind: ResourceKind, id: &str, out: &mut PatchOutcome, op: &Pat
                 };
                 for (k, v) in inner {
                     let full = format!("{}:{}", ext.id, k);
-                    let parsed = filter::parse_path(&full).map_err(|e| ScimError::invalid_path(format!("\"{full}\": {e}")))?;
+                    let parsed =
+                        filter::parse_path(&full).map_err(|e| ScimError::invalid_path(format!("\"{full}\": {e}")))?;
                     apply_path(kind, out, op.op, &full, &parsed, Some(v.clone()))?;
                 }
                 continue;
@@ -169,7 +195,9 @@ fn apply_path(
     if kind == ResourceKind::Group && resolved.attr.name == "members" && resolved.extension.is_none() {
         return members_op(out, op, raw, path, value);
     }
-    if resolved.attr.mutability == Mutability::ReadOnly || resolved.sub.is_some_and(|s| s.mutability == Mutability::ReadOnly) {
+    if resolved.attr.mutability == Mutability::ReadOnly
+        || resolved.sub.is_some_and(|s| s.mutability == Mutability::ReadOnly)
+    {
         return Err(ScimError::mutability(format!("{raw} is read-only")));
     }
     if resolved.attr.name == "password" {
@@ -181,7 +209,10 @@ fn apply_path(
     }
     let container: &mut Map<String, Value> = match resolved.extension {
         Some(ext) => {
-            let entry = out.doc.entry(ext.id.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = out
+                .doc
+                .entry(ext.id.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }
@@ -194,7 +225,12 @@ fn apply_path(
         Some(f) => apply_filtered(kind, container, &resolved, op, raw, f, path.sub_attr.as_deref(), value)?,
     }
     if let Some(ext) = resolved.extension {
-        if out.doc.get(ext.id).and_then(Value::as_object).is_some_and(Map::is_empty) {
+        if out
+            .doc
+            .get(ext.id)
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
             out.doc.remove(ext.id);
         }
     }
@@ -203,10 +239,18 @@ fn apply_path(
 
 /// Attributes outside the schema: plain names are kept verbatim (as on POST and PUT); anything
 /// more elaborate cannot be resolved.
-fn apply_unknown(out: &mut PatchOutcome, op: OpKind, raw: &str, path: &PatchPath, value: Option<Value>) -> Result<(), ScimError> {
+fn apply_unknown(
+    out: &mut PatchOutcome,
+    op: OpKind,
+    raw: &str,
+    path: &PatchPath,
+    value: Option<Value>,
+) -> Result<(), ScimError> {
     let ap = &path.attr;
     if ap.urn.is_some() || ap.sub.is_some() || path.filter.is_some() || path.sub_attr.is_some() {
-        return Err(ScimError::invalid_path(format!("\"{raw}\" is not an attribute of this resource")));
+        return Err(ScimError::invalid_path(format!(
+            "\"{raw}\" is not an attribute of this resource"
+        )));
     }
     match op {
         OpKind::Remove => {
@@ -252,7 +296,9 @@ fn apply_plain(
             }
             OpKind::Add | OpKind::Replace => {
                 let v = model::normalize_single(sub, value.unwrap_or(Value::Null), raw)?;
-                let entry = container.entry(attr.name.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                let entry = container
+                    .entry(attr.name.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if !entry.is_object() {
                     *entry = Value::Object(Map::new());
                 }
@@ -280,7 +326,8 @@ fn apply_plain(
                 // values only, as Entra does for members.
                 (true, Some(v)) if !v.is_null() => {
                     let targets = model::normalize_value(attr, v, raw)?.unwrap_or(Value::Array(Vec::new()));
-                    if let (Some(Value::Array(items)), Value::Array(targets)) = (container.get_mut(attr.name), targets) {
+                    if let (Some(Value::Array(items)), Value::Array(targets)) = (container.get_mut(attr.name), targets)
+                    {
                         items.retain(|item| !targets.iter().any(|t| same_value(t, item)));
                         if items.is_empty() {
                             container.remove(attr.name);
@@ -297,7 +344,9 @@ fn apply_plain(
             if attr.multi {
                 match (op, v) {
                     (OpKind::Add, Some(Value::Array(new))) => {
-                        let entry = container.entry(attr.name.to_string()).or_insert_with(|| Value::Array(Vec::new()));
+                        let entry = container
+                            .entry(attr.name.to_string())
+                            .or_insert_with(|| Value::Array(Vec::new()));
                         if !entry.is_array() {
                             *entry = Value::Array(Vec::new());
                         }
@@ -322,7 +371,9 @@ fn apply_plain(
                 // RFC 7644 §3.5.2.1/.3: sub-attributes not named in the value are left unchanged.
                 match v {
                     Some(Value::Object(new)) => {
-                        let entry = container.entry(attr.name.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                        let entry = container
+                            .entry(attr.name.to_string())
+                            .or_insert_with(|| Value::Object(Map::new()));
                         if !entry.is_object() {
                             *entry = Value::Object(Map::new());
                         }
@@ -364,17 +415,25 @@ fn apply_filtered(
 ) -> Result<(), ScimError> {
     let attr = resolved.attr;
     if !attr.multi || !attr.is_complex() {
-        return Err(ScimError::invalid_path(format!("{raw}: a value filter needs a multi-valued complex attribute")));
+        return Err(ScimError::invalid_path(format!(
+            "{raw}: a value filter needs a multi-valued complex attribute"
+        )));
     }
     let sub: Option<&'static AttrDef> = match sub_attr {
-        Some(name) => Some(
-            attr.sub_attr(name)
-                .ok_or_else(|| ScimError::invalid_path(format!("{raw}: \"{name}\" is not a sub-attribute of {}", attr.name)))?,
-        ),
+        Some(name) => Some(attr.sub_attr(name).ok_or_else(|| {
+            ScimError::invalid_path(format!("{raw}: \"{name}\" is not a sub-attribute of {}", attr.name))
+        })?),
         None => None,
     };
-    let items: Vec<Value> = container.get(attr.name).and_then(Value::as_array).cloned().unwrap_or_default();
-    let matched: Vec<bool> = items.iter().map(|item| filter::matches_element(f, kind, resolved, item)).collect();
+    let items: Vec<Value> = container
+        .get(attr.name)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let matched: Vec<bool> = items
+        .iter()
+        .map(|item| filter::matches_element(f, kind, resolved, item))
+        .collect();
     let any = matched.iter().any(|m| *m);
     let mut items = items;
     match op {
@@ -444,12 +503,15 @@ fn apply_filtered(
                 let mut element = Value::Object(seed);
                 match sub {
                     Some(sub) => {
-                        if let (Some(o), Some(v)) = (element.as_object_mut(), model::normalize_single(sub, value, raw)?) {
+                        if let (Some(o), Some(v)) = (element.as_object_mut(), model::normalize_single(sub, value, raw)?)
+                        {
                             o.insert(sub.name.to_string(), v);
                         }
                     }
                     None => {
-                        if let (Some(o), Some(Value::Object(new))) = (element.as_object_mut(), model::normalize_single(attr, value, raw)?) {
+                        if let (Some(o), Some(Value::Object(new))) =
+                            (element.as_object_mut(), model::normalize_single(attr, value, raw)?)
+                        {
                             for (k, v) in new {
                                 o.insert(k, v);
                             }
@@ -491,7 +553,9 @@ fn equality_seed(f: &Filter, seed: &mut Map<String, Value>) -> bool {
 
 /// RFC 7643 §2.4: `primary: true` appears at most once; the newest one wins.
 fn ensure_single_primary(container: &mut Map<String, Value>, attr: &AttrDef) {
-    let Some(Value::Array(items)) = container.get_mut(attr.name) else { return };
+    let Some(Value::Array(items)) = container.get_mut(attr.name) else {
+        return;
+    };
     let primaries: Vec<usize> = items
         .iter()
         .enumerate()
@@ -516,9 +580,17 @@ fn same_value(target: &Value, item: &Value) -> bool {
 
 /// Group membership operations: the three removal forms (`members[value eq "x"]`, Entra's
 /// `path: members` with a value array, and Okta's `replace` with the full list, `[]` included).
-fn members_op(out: &mut PatchOutcome, op: OpKind, raw: &str, path: &PatchPath, value: Option<Value>) -> Result<(), ScimError> {
+fn members_op(
+    out: &mut PatchOutcome,
+    op: OpKind,
+    raw: &str,
+    path: &PatchPath,
+    value: Option<Value>,
+) -> Result<(), ScimError> {
     if path.attr.sub.is_some() || path.sub_attr.is_some() {
-        return Err(ScimError::invalid_path(format!("{raw}: member sub-attributes cannot be changed")));
+        return Err(ScimError::invalid_path(format!(
+            "{raw}: member sub-attributes cannot be changed"
+        )));
     }
     match (&path.filter, op) {
         (None, OpKind::Add) => {
@@ -555,7 +627,9 @@ fn members_op(out: &mut PatchOutcome, op: OpKind, raw: &str, path: &PatchPath, v
 /// `value eq "a"` or `value eq "a" or value eq "b"` → the ids; None for any other filter.
 fn member_value_ids(f: &Filter) -> Option<Vec<String>> {
     match f {
-        Filter::Compare(p, CompareOp::Eq, CompValue::Str(s)) if p.urn.is_none() && p.sub.is_none() && p.attr.eq_ignore_ascii_case("value") => {
+        Filter::Compare(p, CompareOp::Eq, CompValue::Str(s))
+            if p.urn.is_none() && p.sub.is_none() && p.attr.eq_ignore_ascii_case("value") =>
+        {
             Some(vec![s.clone()])
         }
         Filter::Or(a, b) => {
@@ -583,7 +657,8 @@ fn coalesce(edits: Vec<MemberEdit>) -> Vec<MemberEdit> {
 }
 
 fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    obj.get(key)
+        .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 #[cfg(test)]

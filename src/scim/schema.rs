@@ -223,23 +223,55 @@ impl SchemaDef {
 /// Attributes every resource has (RFC 7643 §3.1). `meta` is handled by the server.
 pub static COMMON_ATTRIBUTES: &[AttrDef] = &[
     case_exact(returned(
-        mutability(s("id", "Unique identifier for the SCIM resource as defined by the service provider."), Mutability::ReadOnly),
+        mutability(
+            s(
+                "id",
+                "Unique identifier for the SCIM resource as defined by the service provider.",
+            ),
+            Mutability::ReadOnly,
+        ),
         Returned::Always,
     )),
-    case_exact(s("externalId", "Identifier of the resource as defined by the provisioning client.")),
+    case_exact(s(
+        "externalId",
+        "Identifier of the resource as defined by the provisioning client.",
+    )),
     mutability(
         complex(
             "meta",
             "Resource metadata.",
             &[
-                case_exact(mutability(s("resourceType", "The name of the resource type of the resource."), Mutability::ReadOnly)),
-                mutability(attr("created", AttrType::DateTime, "When the resource was added to the service provider."), Mutability::ReadOnly),
+                case_exact(mutability(
+                    s("resourceType", "The name of the resource type of the resource."),
+                    Mutability::ReadOnly,
+                )),
                 mutability(
-                    attr("lastModified", AttrType::DateTime, "When the resource was last updated at the service provider."),
+                    attr(
+                        "created",
+                        AttrType::DateTime,
+                        "When the resource was added to the service provider.",
+                    ),
                     Mutability::ReadOnly,
                 ),
-                case_exact(mutability(reference(attr("location", AttrType::Reference, "The URI of the resource."), &["uri"]), Mutability::ReadOnly)),
-                case_exact(mutability(s("version", "The version (weak ETag) of the resource."), Mutability::ReadOnly)),
+                mutability(
+                    attr(
+                        "lastModified",
+                        AttrType::DateTime,
+                        "When the resource was last updated at the service provider.",
+                    ),
+                    Mutability::ReadOnly,
+                ),
+                case_exact(mutability(
+                    reference(
+                        attr("location", AttrType::Reference, "The URI of the resource."),
+                        &["uri"],
+                    ),
+                    Mutability::ReadOnly,
+                )),
+                case_exact(mutability(
+                    s("version", "The version (weak ETag) of the resource."),
+                    Mutability::ReadOnly,
+                )),
             ],
         ),
         Mutability::ReadOnly,
@@ -263,7 +295,10 @@ pub static USER: SchemaDef = SchemaDef {
             "name",
             "The components of the user's real name.",
             &[
-                s("formatted", "The full name, including all middle names, titles, and suffixes as appropriate."),
+                s(
+                    "formatted",
+                    "The full name, including all middle names, titles, and suffixes as appropriate.",
+                ),
                 s("familyName", "The family name of the User."),
                 s("givenName", "The given name of the User."),
                 s("middleName", "The middle name(s) of the User."),
@@ -271,31 +306,81 @@ pub static USER: SchemaDef = SchemaDef {
                 s("honorificSuffix", "The honorific suffix(es) of the User."),
             ],
         ),
-        s("displayName", "The name of the User, suitable for display to end-users."),
+        s(
+            "displayName",
+            "The name of the User, suitable for display to end-users.",
+        ),
         s("nickName", "The casual way to address the user in real life."),
-        reference(attr("profileUrl", AttrType::Reference, "A fully qualified URL pointing to a page representing the User's online profile."), &["external"]),
+        reference(
+            attr(
+                "profileUrl",
+                AttrType::Reference,
+                "A fully qualified URL pointing to a page representing the User's online profile.",
+            ),
+            &["external"],
+        ),
         s("title", "The user's title, such as \"Vice President\"."),
-        s("userType", "Used to identify the relationship between the organization and the user."),
-        s("preferredLanguage", "Indicates the User's preferred written or spoken language."),
-        s("locale", "Used to indicate the User's default location for purposes of localizing items."),
-        s("timezone", "The User's time zone in the 'Olson' time zone database format."),
+        s(
+            "userType",
+            "Used to identify the relationship between the organization and the user.",
+        ),
+        s(
+            "preferredLanguage",
+            "Indicates the User's preferred written or spoken language.",
+        ),
+        s(
+            "locale",
+            "Used to indicate the User's default location for purposes of localizing items.",
+        ),
+        s(
+            "timezone",
+            "The User's time zone in the 'Olson' time zone database format.",
+        ),
         b("active", "A Boolean value indicating the User's administrative status."),
-        returned(mutability(s("password", "The User's cleartext password; write-only, never returned."), Mutability::WriteOnly), Returned::Never),
-        multi(complex("emails", "Email addresses for the user.", multi_valued_string_sub!(&["work", "home", "other"]))),
-        multi(complex("phoneNumbers", "Phone numbers for the User.", multi_valued_string_sub!(&["work", "home", "mobile", "fax", "pager", "other"]))),
-        multi(complex("ims", "Instant messaging addresses for the User.", multi_valued_string_sub!(&["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"]))),
-        multi(complex("photos", "URLs of photos of the User.", multi_valued_string_sub!(&["photo", "thumbnail"]))),
+        returned(
+            mutability(
+                s("password", "The User's cleartext password; write-only, never returned."),
+                Mutability::WriteOnly,
+            ),
+            Returned::Never,
+        ),
+        multi(complex(
+            "emails",
+            "Email addresses for the user.",
+            multi_valued_string_sub!(&["work", "home", "other"]),
+        )),
+        multi(complex(
+            "phoneNumbers",
+            "Phone numbers for the User.",
+            multi_valued_string_sub!(&["work", "home", "mobile", "fax", "pager", "other"]),
+        )),
+        multi(complex(
+            "ims",
+            "Instant messaging addresses for the User.",
+            multi_valued_string_sub!(&["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"]),
+        )),
+        multi(complex(
+            "photos",
+            "URLs of photos of the User.",
+            multi_valued_string_sub!(&["photo", "thumbnail"]),
+        )),
         multi(complex(
             "addresses",
             "A physical mailing address for this User.",
             &[
-                s("formatted", "The full mailing address, formatted for display or use with a mailing label."),
+                s(
+                    "formatted",
+                    "The full mailing address, formatted for display or use with a mailing label.",
+                ),
                 s("streetAddress", "The full street address component."),
                 s("locality", "The city or locality component."),
                 s("region", "The state or region component."),
                 s("postalCode", "The zip code or postal code component."),
                 s("country", "The country name component."),
-                canonical(s("type", "A label indicating the attribute's function."), &["work", "home", "other"]),
+                canonical(
+                    s("type", "A label indicating the attribute's function."),
+                    &["work", "home", "other"],
+                ),
                 b("primary", "Whether this is the preferred mailing address."),
             ],
         )),
@@ -304,16 +389,43 @@ pub static USER: SchemaDef = SchemaDef {
                 "groups",
                 "A list of groups to which the user belongs; read-only, managed through the Group resource.",
                 &[
-                    mutability(case_exact(s("value", "The identifier of the User's group.")), Mutability::ReadOnly),
-                    mutability(case_exact(reference(attr("$ref", AttrType::Reference, "The URI of the corresponding Group resource."), &["Group"])), Mutability::ReadOnly),
-                    mutability(s("display", "A human-readable name, primarily used for display purposes."), Mutability::ReadOnly),
-                    mutability(canonical(s("type", "direct or indirect membership."), &["direct", "indirect"]), Mutability::ReadOnly),
+                    mutability(
+                        case_exact(s("value", "The identifier of the User's group.")),
+                        Mutability::ReadOnly,
+                    ),
+                    mutability(
+                        case_exact(reference(
+                            attr(
+                                "$ref",
+                                AttrType::Reference,
+                                "The URI of the corresponding Group resource.",
+                            ),
+                            &["Group"],
+                        )),
+                        Mutability::ReadOnly,
+                    ),
+                    mutability(
+                        s("display", "A human-readable name, primarily used for display purposes."),
+                        Mutability::ReadOnly,
+                    ),
+                    mutability(
+                        canonical(s("type", "direct or indirect membership."), &["direct", "indirect"]),
+                        Mutability::ReadOnly,
+                    ),
                 ],
             )),
             Mutability::ReadOnly,
         ),
-        multi(complex("entitlements", "A list of entitlements for the User.", multi_valued_string_sub!(&[]))),
-        multi(complex("roles", "A list of roles for the User.", multi_valued_string_sub!(&[]))),
+        multi(complex(
+            "entitlements",
+            "A list of entitlements for the User.",
+            multi_valued_string_sub!(&[]),
+        )),
+        multi(complex(
+            "roles",
+            "A list of roles for the User.",
+            multi_valued_string_sub!(&[]),
+        )),
         multi(complex(
             "x509Certificates",
             "A list of certificates issued to the User.",
@@ -332,7 +444,10 @@ pub static ENTERPRISE_USER: SchemaDef = SchemaDef {
     name: "EnterpriseUser",
     description: "Enterprise User",
     attributes: &[
-        s("employeeNumber", "Numeric or alphanumeric identifier assigned to a person."),
+        s(
+            "employeeNumber",
+            "Numeric or alphanumeric identifier assigned to a person.",
+        ),
         s("costCenter", "Identifies the name of a cost center."),
         s("organization", "Identifies the name of an organization."),
         s("division", "Identifies the name of a division."),
@@ -341,9 +456,21 @@ pub static ENTERPRISE_USER: SchemaDef = SchemaDef {
             "manager",
             "The User's manager.",
             &[
-                case_exact(s("value", "The id of the SCIM resource representing the User's manager.")),
-                case_exact(mutability(reference(attr("$ref", AttrType::Reference, "The URI of the manager's User resource."), &["User"]), Mutability::ReadOnly)),
-                mutability(s("displayName", "The displayName of the User's manager."), Mutability::ReadOnly),
+                case_exact(s(
+                    "value",
+                    "The id of the SCIM resource representing the User's manager.",
+                )),
+                case_exact(mutability(
+                    reference(
+                        attr("$ref", AttrType::Reference, "The URI of the manager's User resource."),
+                        &["User"],
+                    ),
+                    Mutability::ReadOnly,
+                )),
+                mutability(
+                    s("displayName", "The displayName of the User's manager."),
+                    Mutability::ReadOnly,
+                ),
             ],
         ),
     ],
@@ -363,10 +490,25 @@ pub static GROUP: SchemaDef = SchemaDef {
             "members",
             "A list of members of the Group.",
             &[
-                mutability(case_exact(s("value", "Identifier of the member of this Group.")), Mutability::Immutable),
-                mutability(case_exact(reference(attr("$ref", AttrType::Reference, "The URI of the member resource."), &["User", "Group"])), Mutability::Immutable),
-                mutability(s("display", "A human-readable name for the member."), Mutability::ReadOnly),
-                mutability(canonical(s("type", "The type of member."), &["User", "Group"]), Mutability::Immutable),
+                mutability(
+                    case_exact(s("value", "Identifier of the member of this Group.")),
+                    Mutability::Immutable,
+                ),
+                mutability(
+                    case_exact(reference(
+                        attr("$ref", AttrType::Reference, "The URI of the member resource."),
+                        &["User", "Group"],
+                    )),
+                    Mutability::Immutable,
+                ),
+                mutability(
+                    s("display", "A human-readable name for the member."),
+                    Mutability::ReadOnly,
+                ),
+                mutability(
+                    canonical(s("type", "The type of member."), &["User", "Group"]),
+                    Mutability::Immutable,
+                ),
             ],
         )),
     ],
@@ -415,7 +557,10 @@ impl ResourceKind {
         if core.id.eq_ignore_ascii_case(urn) {
             return Some(core);
         }
-        self.extensions().iter().copied().find(|s| s.id.eq_ignore_ascii_case(urn))
+        self.extensions()
+            .iter()
+            .copied()
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 }
 
@@ -456,12 +601,19 @@ pub fn resolve(kind: ResourceKind, urn: Option<&str>, attr: &str, sub: Option<&s
         Some(name) => Some(def.sub_attr(name)?),
         None => None,
     };
-    Some(ResolvedAttr { extension, attr: def, sub })
+    Some(ResolvedAttr {
+        extension,
+        attr: def,
+        sub,
+    })
 }
 
 fn lookup_core(kind: ResourceKind, attr: &str) -> Option<&'static AttrDef> {
     let common: &'static [AttrDef] = COMMON_ATTRIBUTES;
-    common.iter().find(|a| a.name.eq_ignore_ascii_case(attr)).or_else(|| kind.core().attr(attr))
+    common
+        .iter()
+        .find(|a| a.name.eq_ignore_ascii_case(attr))
+        .or_else(|| kind.core().attr(attr))
 }
 
 /// Splits a full attribute path such as `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value`
@@ -520,7 +672,10 @@ mod tests {
 
     #[test]
     fn splits_urn_qualified_paths() {
-        let (u, a, s) = split_path(ResourceKind::User, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value");
+        let (u, a, s) = split_path(
+            ResourceKind::User,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+        );
         assert_eq!(u.as_deref(), Some(ENTERPRISE_USER_SCHEMA));
         assert_eq!(a, "manager");
         assert_eq!(s.as_deref(), Some("value"));

@@ -113,10 +113,16 @@ impl Store {
     /// Opens the database named by `url` and applies pending migrations.
     pub async fn connect(url: &str, read_connections: u32, sync_full: bool) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            return Ok(Store::Sqlite(SqliteStore::connect(url, read_connections, sync_full).await?));
+            return Ok(Store::Sqlite(
+                SqliteStore::connect(url, read_connections, sync_full).await?,
+            ));
         }
         Err(StoreError::Db(sqlx::Error::Configuration(
-            format!("database URL scheme not supported yet: {}", url.split(':').next().unwrap_or_default()).into(),
+            format!(
+                "database URL scheme not supported yet: {}",
+                url.split(':').next().unwrap_or_default()
+            )
+            .into(),
         )))
     }
 
@@ -132,26 +138,49 @@ impl Store {
         }
     }
 
-    pub async fn list(&self, kind: ResourceKind, tenant: &str, q: &ListQuery<'_>) -> Result<(i64, Vec<Row>), StoreError> {
+    pub async fn list(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        q: &ListQuery<'_>,
+    ) -> Result<(i64, Vec<Row>), StoreError> {
         match self {
             Store::Sqlite(s) => s.list(kind, tenant, q).await,
         }
     }
 
     /// Members of each group (`kind = Group`) or groups of each user (`kind = User`).
-    pub async fn links(&self, kind: ResourceKind, tenant: &str, ids: &[&str]) -> Result<Vec<(String, Link)>, StoreError> {
+    pub async fn links(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, Link)>, StoreError> {
         match self {
             Store::Sqlite(s) => s.links(kind, tenant, ids).await,
         }
     }
 
-    pub async fn create(&self, kind: ResourceKind, tenant: &str, doc: Map<String, Value>, members: Option<Vec<String>>) -> Result<Row, StoreError> {
+    pub async fn create(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        doc: Map<String, Value>,
+        members: Option<Vec<String>>,
+    ) -> Result<Row, StoreError> {
         match self {
             Store::Sqlite(s) => s.create(kind, tenant, doc, members).await,
         }
     }
 
-    pub async fn replace(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>, new: Replacement) -> Result<Row, StoreError> {
+    pub async fn replace(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        id: &str,
+        if_match: Option<&IfMatch>,
+        new: Replacement,
+    ) -> Result<Row, StoreError> {
         match self {
             Store::Sqlite(s) => s.replace(kind, tenant, id, if_match, new).await,
         }
@@ -159,7 +188,14 @@ impl Store {
 
     /// Reads the resource inside the write transaction, lets `f` compute the change, and
     /// writes it, so concurrent PATCHes of one resource never lose each other's updates.
-    pub async fn patch<F>(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>, f: F) -> Result<Row, StoreError>
+    pub async fn patch<F>(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        id: &str,
+        if_match: Option<&IfMatch>,
+        f: F,
+    ) -> Result<Row, StoreError>
     where
         F: FnOnce(&Row) -> Result<PatchOutcome, ScimError> + Send,
     {
@@ -168,7 +204,13 @@ impl Store {
         }
     }
 
-    pub async fn delete(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>) -> Result<(), StoreError> {
+    pub async fn delete(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        id: &str,
+        if_match: Option<&IfMatch>,
+    ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.delete(kind, tenant, id, if_match).await,
         }

@@ -30,7 +30,13 @@ fn table(kind: ResourceKind) -> &'static str {
 
 fn to_row(t: RowTuple) -> Result<Row, StoreError> {
     let doc: Map<String, Value> = serde_json::from_str(&t.1)?;
-    Ok(Row { id: t.0, doc, version: t.2, created: t.3, last_modified: t.4 })
+    Ok(Row {
+        id: t.0,
+        doc,
+        version: t.2,
+        created: t.3,
+        last_modified: t.4,
+    })
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -55,7 +61,11 @@ impl SqliteStore {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if sync_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .synchronous(if sync_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
@@ -84,22 +94,36 @@ impl SqliteStore {
     }
 
     pub async fn get(&self, kind: ResourceKind, tenant: &str, id: &str) -> Result<Option<Row>, StoreError> {
-        let sql = format!("SELECT id, doc, version, created, last_modified FROM {} WHERE tenant = ?1 AND id = ?2", table(kind));
-        let row: Option<RowTuple> = sqlx::query_as(AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(&self.read).await?;
+        let sql = format!(
+            "SELECT id, doc, version, created, last_modified FROM {} WHERE tenant = ?1 AND id = ?2",
+            table(kind)
+        );
+        let row: Option<RowTuple> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
         row.map(to_row).transpose()
     }
 
-    pub async fn list(&self, kind: ResourceKind, tenant: &str, q: &ListQuery<'_>) -> Result<(i64, Vec<Row>), StoreError> {
+    pub async fn list(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        q: &ListQuery<'_>,
+    ) -> Result<(i64, Vec<Row>), StoreError> {
         let (where_sql, params) = match q.filter {
             Some(f) => {
-                let s = filter::to_sql(f, kind, Dialect::Sqlite, 2).map_err(|e| ScimError::invalid_filter(e.to_string()))?;
+                let s = filter::to_sql(f, kind, Dialect::Sqlite, 2)
+                    .map_err(|e| ScimError::invalid_filter(e.to_string()))?;
                 (format!(" AND ({})", s.sql), s.params)
             }
             None => (String::new(), Vec::new()),
         };
         let order = match q.sort_by {
             Some(p) => {
-                let expr = filter::sort_expr(p, kind, Dialect::Sqlite).map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))?;
+                let expr = filter::sort_expr(p, kind, Dialect::Sqlite)
+                    .map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))?;
                 let dir = if q.descending { "DESC" } else { "ASC" };
                 format!("{expr} {dir}, r.id {dir}")
             }
@@ -130,12 +154,21 @@ impl SqliteStore {
         let rows = query.bind(q.limit).bind(q.offset).fetch_all(&self.read).await?;
         // The common lookup (`userName eq "…"`) fits on the first page: its length is the total,
         // which saves the COUNT query on the hot path.
-        let total = if q.offset == 0 && (rows.len() as i64) < q.limit { rows.len() as i64 } else { count().await? };
+        let total = if q.offset == 0 && (rows.len() as i64) < q.limit {
+            rows.len() as i64
+        } else {
+            count().await?
+        };
         let rows = rows.into_iter().map(to_row).collect::<Result<Vec<_>, _>>()?;
         Ok((total, rows))
     }
 
-    pub async fn links(&self, kind: ResourceKind, tenant: &str, ids: &[&str]) -> Result<Vec<(String, Link)>, StoreError> {
+    pub async fn links(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, Link)>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -152,11 +185,24 @@ impl SqliteStore {
                  WHERE m.tenant = ?1 AND m.member_id IN (SELECT value FROM json_each(?2)) ORDER BY m.member_id, m.group_id"
             }
         };
-        let rows: Vec<(String, String, String)> = sqlx::query_as(sql).bind(tenant).bind(ids_json).fetch_all(&self.read).await?;
-        Ok(rows.into_iter().map(|(owner, id, display)| (owner, Link { id, display })).collect())
+        let rows: Vec<(String, String, String)> = sqlx::query_as(sql)
+            .bind(tenant)
+            .bind(ids_json)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(owner, id, display)| (owner, Link { id, display }))
+            .collect())
     }
 
-    pub async fn create(&self, kind: ResourceKind, tenant: &str, doc: Map<String, Value>, members: Option<Vec<String>>) -> Result<Row, StoreError> {
+    pub async fn create(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        doc: Map<String, Value>,
+        members: Option<Vec<String>>,
+    ) -> Result<Row, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_string();
         let mut tx = self.write.begin().await?;
@@ -168,10 +214,23 @@ impl SqliteStore {
             }
         }
         tx.commit().await?;
-        Ok(Row { id, doc, version: 1, created: now.clone(), last_modified: now })
+        Ok(Row {
+            id,
+            doc,
+            version: 1,
+            created: now.clone(),
+            last_modified: now,
+        })
     }
 
-    pub async fn replace(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>, new: Replacement) -> Result<Row, StoreError> {
+    pub async fn replace(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        id: &str,
+        if_match: Option<&IfMatch>,
+        new: Replacement,
+    ) -> Result<Row, StoreError> {
         let now = now_string();
         let mut tx = self.write.begin().await?;
         let current = load_for_update(&mut tx, kind, tenant, id).await?;
@@ -188,7 +247,14 @@ impl SqliteStore {
         Ok(row)
     }
 
-    pub async fn patch<F>(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>, f: F) -> Result<Row, StoreError>
+    pub async fn patch<F>(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        id: &str,
+        if_match: Option<&IfMatch>,
+        f: F,
+    ) -> Result<Row, StoreError>
     where
         F: FnOnce(&Row) -> Result<PatchOutcome, ScimError> + Send,
     {
@@ -209,7 +275,13 @@ impl SqliteStore {
         Ok(row)
     }
 
-    pub async fn delete(&self, kind: ResourceKind, tenant: &str, id: &str, if_match: Option<&IfMatch>) -> Result<(), StoreError> {
+    pub async fn delete(
+        &self,
+        kind: ResourceKind,
+        tenant: &str,
+        id: &str,
+        if_match: Option<&IfMatch>,
+    ) -> Result<(), StoreError> {
         let now = now_string();
         let mut tx = self.write.begin().await?;
         let current = load_for_update(&mut tx, kind, tenant, id).await?;
@@ -219,17 +291,22 @@ impl SqliteStore {
         let payload = serde_json::json!({ "name": cols.name });
         enqueue(&mut tx, tenant, op_kind(kind, "delete"), id, None, &payload, &now).await?;
         let sql = format!("DELETE FROM {} WHERE tenant = ?1 AND id = ?2", table(kind));
-        sqlx::query(AssertSqlSafe(sql)).bind(tenant).bind(id).execute(&mut *tx).await?;
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn outbox_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT kind, count(*) FROM operations WHERE tenant = ?1 AND state = 'pending' GROUP BY kind ORDER BY kind")
-                .bind(tenant)
-                .fetch_all(&self.read)
-                .await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, count(*) FROM operations WHERE tenant = ?1 AND state = 'pending' GROUP BY kind ORDER BY kind",
+        )
+        .bind(tenant)
+        .fetch_all(&self.read)
+        .await?;
         Ok(rows)
     }
 }
@@ -303,9 +380,21 @@ async fn insert_resource(
     }
 }
 
-async fn load_for_update(tx: &mut Transaction<'_, Sqlite>, kind: ResourceKind, tenant: &str, id: &str) -> Result<Row, StoreError> {
-    let sql = format!("SELECT id, doc, version, created, last_modified FROM {} WHERE tenant = ?1 AND id = ?2", table(kind));
-    let row: Option<RowTuple> = sqlx::query_as(AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(&mut **tx).await?;
+async fn load_for_update(
+    tx: &mut Transaction<'_, Sqlite>,
+    kind: ResourceKind,
+    tenant: &str,
+    id: &str,
+) -> Result<Row, StoreError> {
+    let sql = format!(
+        "SELECT id, doc, version, created, last_modified FROM {} WHERE tenant = ?1 AND id = ?2",
+        table(kind)
+    );
+    let row: Option<RowTuple> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
     row.map(to_row).transpose()?.ok_or(StoreError::NotFound)
 }
 
@@ -366,7 +455,13 @@ async fn write_back(
         Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(conflict_detail(kind, &doc))),
         Err(e) => return Err(e.into()),
     }
-    Ok(Row { id: current.id, doc, version, created: current.created, last_modified: now.to_string() })
+    Ok(Row {
+        id: current.id,
+        doc,
+        version,
+        created: current.created,
+        last_modified: now.to_string(),
+    })
 }
 
 async fn enqueue(
@@ -378,7 +473,11 @@ async fn enqueue(
     payload: &Value,
     now: &str,
 ) -> Result<(), StoreError> {
-    let payload = if payload.is_null() { "{}".to_string() } else { serde_json::to_string(payload)? };
+    let payload = if payload.is_null() {
+        "{}".to_string()
+    } else {
+        serde_json::to_string(payload)?
+    };
     sqlx::query(
         "INSERT INTO operations (tenant, kind, resource_id, related_id, payload, next_attempt_at, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
@@ -395,7 +494,14 @@ async fn enqueue(
 }
 
 /// Enqueues one membership operation per user id, in one statement.
-async fn enqueue_members(tx: &mut Transaction<'_, Sqlite>, tenant: &str, kind: &str, group_id: &str, user_ids: &[String], now: &str) -> Result<(), StoreError> {
+async fn enqueue_members(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &str,
+    kind: &str,
+    group_id: &str,
+    user_ids: &[String],
+    now: &str,
+) -> Result<(), StoreError> {
     if user_ids.is_empty() {
         return Ok(());
     }
@@ -415,7 +521,13 @@ async fn enqueue_members(tx: &mut Transaction<'_, Sqlite>, tenant: &str, kind: &
 
 /// Runs membership edits as bulk statements (a JSON array parameter expanded by `json_each`),
 /// never one round trip per member. Returns whether membership changed.
-async fn apply_member_edits(tx: &mut Transaction<'_, Sqlite>, tenant: &str, group_id: &str, edits: &[MemberEdit], now: &str) -> Result<bool, StoreError> {
+async fn apply_member_edits(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &str,
+    group_id: &str,
+    edits: &[MemberEdit],
+    now: &str,
+) -> Result<bool, StoreError> {
     let mut changed = false;
     for edit in edits {
         match edit {
@@ -447,7 +559,8 @@ async fn apply_member_edits(tx: &mut Transaction<'_, Sqlite>, tenant: &str, grou
                 .bind(group_id)
                 .fetch_all(&mut **tx)
                 .await?;
-                let parent = schema::resolve(ResourceKind::Group, None, "members", None).ok_or_else(ScimError::internal)?;
+                let parent =
+                    schema::resolve(ResourceKind::Group, None, "members", None).ok_or_else(ScimError::internal)?;
                 let ids: Vec<String> = rows
                     .into_iter()
                     .filter(|(id, display)| {
@@ -476,10 +589,19 @@ async fn check_members_exist(tx: &mut Transaction<'_, Sqlite>, tenant: &str, ids
     .bind(serde_json::to_string(ids)?)
     .fetch_all(&mut **tx)
     .await?;
-    if missing.is_empty() { Ok(()) } else { Err(StoreError::UnknownMembers(missing)) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownMembers(missing))
+    }
 }
 
-async fn insert_members(tx: &mut Transaction<'_, Sqlite>, tenant: &str, group_id: &str, ids: &[String]) -> Result<Vec<String>, StoreError> {
+async fn insert_members(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &str,
+    group_id: &str,
+    ids: &[String],
+) -> Result<Vec<String>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -497,7 +619,13 @@ async fn insert_members(tx: &mut Transaction<'_, Sqlite>, tenant: &str, group_id
 }
 
 /// Deletes the listed members, or with `keep` set every member NOT listed.
-async fn delete_members(tx: &mut Transaction<'_, Sqlite>, tenant: &str, group_id: &str, ids: &[String], keep: bool) -> Result<Vec<String>, StoreError> {
+async fn delete_members(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &str,
+    group_id: &str,
+    ids: &[String],
+    keep: bool,
+) -> Result<Vec<String>, StoreError> {
     if ids.is_empty() && !keep {
         return Ok(Vec::new());
     }

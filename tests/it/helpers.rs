@@ -49,19 +49,35 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.database.url = db_url.clone();
     config.database.sqlite_synchronous = cic_bridge::config::SqliteSync::Normal;
     config.tenants = vec![
-        TenantConfig { name: "a".into(), zone_id: "z-aaaaaaaaaaaa".into(), token_env: "UNUSED_A".into(), on_conflict: Default::default() },
-        TenantConfig { name: "b".into(), zone_id: "z-bbbbbbbbbbbb".into(), token_env: "UNUSED_B".into(), on_conflict: Default::default() },
+        TenantConfig {
+            name: "a".into(),
+            zone_id: "z-aaaaaaaaaaaa".into(),
+            token_env: "UNUSED_A".into(),
+            on_conflict: Default::default(),
+        },
+        TenantConfig {
+            name: "b".into(),
+            zone_id: "z-bbbbbbbbbbbb".into(),
+            token_env: "UNUSED_B".into(),
+            on_conflict: Default::default(),
+        },
     ];
     tweak(&mut config);
     config.validate().expect("test config is valid");
     let secrets = Secrets {
-        tenant_tokens: vec![("a".into(), SecretString::from(TOKEN_A)), ("b".into(), SecretString::from(TOKEN_B))],
+        tenant_tokens: vec![
+            ("a".into(), SecretString::from(TOKEN_A)),
+            ("b".into(), SecretString::from(TOKEN_B)),
+        ],
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app::run(config, secrets, listener, shutdown.clone()));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
     let root = format!("http://{addr}");
     // Ready when /readyz answers (the database is open and migrated).
     for _ in 0..200 {
@@ -90,7 +106,11 @@ impl TestApp {
     }
 
     pub async fn request_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Resp {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{}", self.scim, path) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.scim, path)
+        };
         let mut req = self.client.request(method, url).bearer_auth(token);
         if let Some(b) = body {
             req = req.header("content-type", "application/scim+json").body(b.to_string());
@@ -109,8 +129,12 @@ impl TestApp {
         self.request(Method::PUT, path, Some(body)).await
     }
     pub async fn patch(&self, path: &str, ops: Value) -> Resp {
-        self.request(Method::PATCH, path, Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})))
-            .await
+        self.request(
+            Method::PATCH,
+            path,
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})),
+        )
+        .await
     }
     pub async fn delete(&self, path: &str) -> Resp {
         self.request(Method::DELETE, path, None).await
@@ -135,7 +159,9 @@ impl TestApp {
 
     pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
         let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-        let r = self.post("/Groups", json!({"displayName": name, "members": members})).await;
+        let r = self
+            .post("/Groups", json!({"displayName": name, "members": members}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.id()
     }
@@ -144,7 +170,10 @@ impl TestApp {
     pub async fn outbox(&self) -> Vec<(String, i64)> {
         let pool = sqlx::SqlitePool::connect(&self.db_url).await.expect("open db");
         let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT kind, count(*) FROM operations WHERE tenant = 'a' GROUP BY kind ORDER BY kind").fetch_all(&pool).await.expect("query");
+            sqlx::query_as("SELECT kind, count(*) FROM operations WHERE tenant = 'a' GROUP BY kind ORDER BY kind")
+                .fetch_all(&pool)
+                .await
+                .expect("query");
         pool.close().await;
         rows
     }
@@ -168,7 +197,11 @@ pub async fn read(resp: reqwest::Response) -> Resp {
     let status = resp.status();
     let headers = resp.headers().clone();
     let text = resp.text().await.expect("body");
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     Resp { status, headers, body }
 }
 

@@ -20,10 +20,16 @@ async fn service_provider_config_resource_types_and_schemas() {
     assert_eq!(rts.body["totalResults"], 2);
     let user = app.get("/ResourceTypes/User").await;
     assert_eq!(user.body["endpoint"], "/Users");
-    assert_eq!(user.body["schemaExtensions"][0], json!({"schema": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "required": false}));
+    assert_eq!(
+        user.body["schemaExtensions"][0],
+        json!({"schema": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "required": false})
+    );
 
     let schemas = app.get("/Schemas").await;
-    assert_eq!(schemas.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:ListResponse");
+    assert_eq!(
+        schemas.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    );
     assert_eq!(schemas.body["totalResults"], 3);
     let u = app.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").await;
     assert_eq!(u.status, StatusCode::OK);
@@ -34,7 +40,11 @@ async fn service_provider_config_resource_types_and_schemas() {
     let password = attrs.iter().find(|a| a["name"] == "password").expect("password");
     assert_eq!(password["returned"], "never");
     let emails = attrs.iter().find(|a| a["name"] == "emails").expect("emails");
-    assert!(emails["subAttributes"].as_array().is_some_and(|s| s.iter().any(|x| x["name"] == "primary")));
+    assert!(
+        emails["subAttributes"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|x| x["name"] == "primary"))
+    );
     assert_eq!(app.get("/Schemas/urn:nope").await.status, StatusCode::NOT_FOUND);
 }
 
@@ -48,7 +58,9 @@ async fn unsupported_endpoints_and_routing_tolerance() {
     assert_eq!(nf.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
     // Microsoft's collection sends `/Users/?filter=…`; Entra appends `?aadOptscim062020`.
     app.create_user("slash@example.com").await;
-    let r = app.get(&format!("/Users/?filter={}", enc("userName eq \"slash@example.com\""))).await;
+    let r = app
+        .get(&format!("/Users/?filter={}", enc("userName eq \"slash@example.com\"")))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["totalResults"], 1);
     let r = app.get("/Users?aadOptscim062020").await;
@@ -61,8 +73,18 @@ async fn unsupported_endpoints_and_routing_tolerance() {
 #[tokio::test]
 async fn health_endpoints_are_open() {
     let app = spawn_app().await;
-    let h = app.client.get(format!("{}/healthz", app.root)).send().await.expect("send");
+    let h = app
+        .client
+        .get(format!("{}/healthz", app.root))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(h.status(), StatusCode::OK);
-    let r = app.client.get(format!("{}/readyz", app.root)).send().await.expect("send");
+    let r = app
+        .client
+        .get(format!("{}/readyz", app.root))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
 }

@@ -9,13 +9,29 @@ async fn bad_or_missing_token_is_401_with_scim_body() {
     for token in ["", "not-a-real-token-at-all"] {
         let r = app.request_as(token, Method::GET, "/Users", None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-        assert!(r.headers["www-authenticate"].to_str().unwrap_or_default().starts_with("Bearer"));
+        assert!(
+            r.headers["www-authenticate"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("Bearer")
+        );
         assert_eq!(r.body["status"], "401");
         assert!(!r.body["detail"].as_str().unwrap_or_default().is_empty());
     }
-    let basic = app.client.get(format!("{}/Users", app.scim)).basic_auth("u", Some("p")).send().await.expect("send");
+    let basic = app
+        .client
+        .get(format!("{}/Users", app.scim))
+        .basic_auth("u", Some("p"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
-    let spc = app.client.get(format!("{}/ServiceProviderConfig", app.scim)).send().await.expect("send");
+    let spc = app
+        .client
+        .get(format!("{}/ServiceProviderConfig", app.scim))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(spc.status(), StatusCode::UNAUTHORIZED, "discovery needs the token too");
 }
 
@@ -23,7 +39,12 @@ async fn bad_or_missing_token_is_401_with_scim_body() {
 async fn malformed_bodies_are_400_never_500() {
     let app = spawn_app().await;
     let send = |body: &'static str, ct: &'static str| {
-        let req = app.client.post(format!("{}/Users", app.scim)).bearer_auth(&app.token).header("content-type", ct).body(body);
+        let req = app
+            .client
+            .post(format!("{}/Users", app.scim))
+            .bearer_auth(&app.token)
+            .header("content-type", ct)
+            .body(body);
         async move { read(req.send().await.expect("send")).await }
     };
     let r = send("{not json", "application/scim+json").await;
@@ -34,26 +55,50 @@ async fn malformed_bodies_are_400_never_500() {
     let r = send("", "application/json").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = send("{\"userName\": 5}", "application/json; charset=utf-8").await;
-    assert_eq!(r.status, StatusCode::CREATED, "a number where a string belongs is kept as its text");
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "a number where a string belongs is kept as its text"
+    );
     let r = send("{\"userName\": {\"a\": 1}}", "application/json").await;
     assert_eq!(r.body["scimType"], "invalidValue");
     let r = send("{\"userName\": \"x\", \"name\": \"Ada\"}", "application/json").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "name is complex");
     let r = send("{\"userName\": \"y\", \"emails\": \"y@b.c\"}", "application/json").await;
-    assert_eq!(r.body["emails"][0]["value"], "y@b.c", "a bare value where a list of objects belongs becomes its value");
+    assert_eq!(
+        r.body["emails"][0]["value"], "y@b.c",
+        "a bare value where a list of objects belongs becomes its value"
+    );
     let r = send("<user/>", "application/xml").await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let r = app.patch("/Users/whatever", json!([{"op": "replace", "path": "title", "value": "x"}])).await;
+    let r = app
+        .patch(
+            "/Users/whatever",
+            json!([{"op": "replace", "path": "title", "value": "x"}]),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let id = app.create_user("p@example.com").await;
     for (ops, scim_type) in [
         (json!([{"op": "jump", "path": "title"}]), "invalidSyntax"),
         (json!([{"op": "remove"}]), "noTarget"),
         (json!([{"op": "replace", "path": "id", "value": "x"}]), "mutability"),
-        (json!([{"op": "replace", "path": "meta.created", "value": "x"}]), "mutability"),
-        (json!([{"op": "replace", "path": "name[x eq", "value": "x"}]), "invalidPath"),
-        (json!([{"op": "replace", "path": "urn:nope:1.0:User:thing", "value": "x"}]), "invalidPath"),
-        (json!([{"op": "replace", "path": "emails[type eq \"home\" or type eq \"work\"].value", "value": "x"}]), "noTarget"),
+        (
+            json!([{"op": "replace", "path": "meta.created", "value": "x"}]),
+            "mutability",
+        ),
+        (
+            json!([{"op": "replace", "path": "name[x eq", "value": "x"}]),
+            "invalidPath",
+        ),
+        (
+            json!([{"op": "replace", "path": "urn:nope:1.0:User:thing", "value": "x"}]),
+            "invalidPath",
+        ),
+        (
+            json!([{"op": "replace", "path": "emails[type eq \"home\" or type eq \"work\"].value", "value": "x"}]),
+            "noTarget",
+        ),
     ] {
         let r = app.patch(&format!("/Users/{id}"), ops.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{ops}: {}", r.body);

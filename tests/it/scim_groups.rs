@@ -6,7 +6,11 @@ use crate::helpers::*;
 fn member_ids(body: &Value) -> Vec<String> {
     let mut v: Vec<String> = body["members"]
         .as_array()
-        .map(|a| a.iter().map(|m| m["value"].as_str().unwrap_or_default().to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|m| m["value"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -31,15 +35,26 @@ async fn group_with_members_and_excluded_attributes() {
     let mut expected = vec![u1.clone(), u2.clone()];
     expected.sort();
     assert_eq!(member_ids(&r.body), expected);
-    let m = r.body["members"].as_array().and_then(|a| a.iter().find(|m| m["value"] == u1.as_str()).cloned()).expect("member");
-    assert_eq!(m["display"], "m1@example.com", "display is the member's name as we know it");
+    let m = r.body["members"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["value"] == u1.as_str()).cloned())
+        .expect("member");
+    assert_eq!(
+        m["display"], "m1@example.com",
+        "display is the member's name as we know it"
+    );
     assert_eq!(m["$ref"], format!("{}/Users/{u1}", app.scim));
 
     let slim = app.get(&format!("/Groups/{gid}?excludedAttributes=members")).await;
     assert_eq!(slim.status, StatusCode::OK);
     assert!(slim.body.get("members").is_none());
     assert_eq!(slim.body["displayName"], "Engineering");
-    let lookup = app.get(&format!("{}&excludedAttributes=members", filter_path("/Groups", "displayName eq \"engineering\""))).await;
+    let lookup = app
+        .get(&format!(
+            "{}&excludedAttributes=members",
+            filter_path("/Groups", "displayName eq \"engineering\"")
+        ))
+        .await;
     assert_eq!(lookup.body["totalResults"], 1);
     assert!(lookup.body["Resources"][0].get("members").is_none());
 
@@ -67,7 +82,12 @@ async fn patch_members_in_every_client_form() {
                               {"op": "remove", "path": format!("members[value eq \"{u2}\"]")}]))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = app.patch(&path, json!([{"op": "replace", "value": {"id": gid, "displayName": "Operations"}}])).await;
+    let r = app
+        .patch(
+            &path,
+            json!([{"op": "replace", "value": {"id": gid, "displayName": "Operations"}}]),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let g = app.get(&path).await;
     assert_eq!(g.body["displayName"], "Operations");
@@ -75,27 +95,52 @@ async fn patch_members_in_every_client_form() {
 
     // Entra: Add with $ref null, Remove with a value array; both safe to repeat.
     for _ in 0..2 {
-        let r = app.patch(&path, json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": u3}]}])).await;
+        let r = app
+            .patch(
+                &path,
+                json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": u3}]}]),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
     for _ in 0..2 {
-        let r = app.patch(&path, json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}])).await;
+        let r = app
+            .patch(
+                &path,
+                json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}]),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
     assert_eq!(member_ids(&app.get(&path).await.body), vec![u3.clone()]);
 
     // Okta "push now": replace with the full list, then with [].
-    app.patch(&path, json!([{"op": "replace", "path": "members", "value": [{"value": u1}, {"value": u2}]}])).await;
+    app.patch(
+        &path,
+        json!([{"op": "replace", "path": "members", "value": [{"value": u1}, {"value": u2}]}]),
+    )
+    .await;
     let mut both = vec![u1.clone(), u2.clone()];
     both.sort();
     assert_eq!(member_ids(&app.get(&path).await.body), both);
-    let r = app.patch(&path, json!([{"op": "replace", "path": "members", "value": []}])).await;
+    let r = app
+        .patch(&path, json!([{"op": "replace", "path": "members", "value": []}]))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path).await.body["members"], json!([]));
 
     // Unknown member: 400 and nothing changes.
-    app.patch(&path, json!([{"op": "add", "path": "members", "value": [{"value": u1}]}])).await;
-    let r = app.patch(&path, json!([{"op": "add", "path": "members", "value": [{"value": u2}, {"value": "no-such-user"}]}])).await;
+    app.patch(
+        &path,
+        json!([{"op": "add", "path": "members", "value": [{"value": u1}]}]),
+    )
+    .await;
+    let r = app
+        .patch(
+            &path,
+            json!([{"op": "add", "path": "members", "value": [{"value": u2}, {"value": "no-such-user"}]}]),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["scimType"], "invalidValue");
     assert!(r.body["detail"].as_str().unwrap_or_default().contains("no-such-user"));
@@ -141,15 +186,25 @@ async fn bulk_membership_patch_of_5000() {
     let gid = app.create_group("everyone", &[]).await;
     let path = format!("/Groups/{gid}");
     let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
-    let r = app.patch(&path, json!([{"op": "add", "path": "members", "value": members}])).await;
+    let r = app
+        .patch(&path, json!([{"op": "add", "path": "members", "value": members}]))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let g = app.get(&path).await;
     assert_eq!(g.body["members"].as_array().map(Vec::len), Some(5000));
-    let adds = app.outbox().await.into_iter().find(|(k, _)| k == "member.add").map(|(_, n)| n);
+    let adds = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|(k, _)| k == "member.add")
+        .map(|(_, n)| n);
     assert_eq!(adds, Some(5000), "one Identity Center operation per new membership");
 
     // Entra style: one op per member, 5,000 ops in one request.
-    let ops: Vec<Value> = ids.iter().map(|id| json!({"op": "Remove", "path": "members", "value": [{"value": id}]})).collect();
+    let ops: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"op": "Remove", "path": "members", "value": [{"value": id}]}))
+        .collect();
     let r = app.patch(&path, Value::Array(ops)).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path).await.body["members"], json!([]));
@@ -162,12 +217,23 @@ async fn deleting_a_user_removes_its_memberships_and_put_replaces_members() {
     let u2 = app.create_user("d2@example.com").await;
     let gid = app.create_group("temp", &[&u1, &u2]).await;
     app.delete(&format!("/Users/{u1}")).await;
-    assert_eq!(member_ids(&app.get(&format!("/Groups/{gid}")).await.body), vec![u2.clone()]);
+    assert_eq!(
+        member_ids(&app.get(&format!("/Groups/{gid}")).await.body),
+        vec![u2.clone()]
+    );
     // Okta AIW: PUT of the whole group renames and sets members.
-    let r = app.put(&format!("/Groups/{gid}"), json!({"displayName": "Temp Team", "members": []})).await;
+    let r = app
+        .put(
+            &format!("/Groups/{gid}"),
+            json!({"displayName": "Temp Team", "members": []}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["displayName"], "Temp Team");
     assert_eq!(r.body["members"], json!([]));
-    assert_eq!(app.delete(&format!("/Groups/{gid}")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete(&format!("/Groups/{gid}")).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.get(&format!("/Groups/{gid}")).await.status, StatusCode::NOT_FOUND);
 }

@@ -38,31 +38,49 @@ async fn create_returns_resource_location_and_hides_password() {
     let g = app.get(&format!("/Users/{id}")).await;
     assert_eq!(g.status, StatusCode::OK);
     assert_eq!(g.body, r.body, "GET returns what POST returned");
-    assert_eq!(g.body["phoneNumbers"][0]["value"], "+44 20 7946 0000", "values stored exactly as sent");
-    assert_eq!(g.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"], "Analytical Engines");
+    assert_eq!(
+        g.body["phoneNumbers"][0]["value"], "+44 20 7946 0000",
+        "values stored exactly as sent"
+    );
+    assert_eq!(
+        g.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        "Analytical Engines"
+    );
 }
 
 #[tokio::test]
 async fn user_name_is_unique_case_insensitively_and_filter_finds_any_case() {
     let app = spawn_app().await;
     let id = app.create_user("Grace.Hopper@example.com").await;
-    let dup = app.post("/Users", json!({"userName": "grace.hopper@EXAMPLE.com"})).await;
+    let dup = app
+        .post("/Users", json!({"userName": "grace.hopper@EXAMPLE.com"}))
+        .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     assert_eq!(dup.body["scimType"], "uniqueness");
     assert_eq!(dup.body["status"], "409");
     assert!(dup.body["detail"].as_str().unwrap_or_default().contains("userName"));
 
-    let found = app.get(&filter_path("/Users", "userName eq \"GRACE.HOPPER@EXAMPLE.COM\"")).await;
+    let found = app
+        .get(&filter_path("/Users", "userName eq \"GRACE.HOPPER@EXAMPLE.COM\""))
+        .await;
     assert_eq!(found.status, StatusCode::OK);
     assert_eq!(found.body["totalResults"], 1);
     assert_eq!(found.body["Resources"][0]["id"], id.as_str());
 
     // Entra's Test Connection: a random userName must give 200 with an empty list.
-    let none = app.get(&filter_path("/Users", "userName eq \"3f2504e0-4f89-11d3-9a0c-0305e82c3301\"")).await;
+    let none = app
+        .get(&filter_path(
+            "/Users",
+            "userName eq \"3f2504e0-4f89-11d3-9a0c-0305e82c3301\"",
+        ))
+        .await;
     assert_eq!(none.status, StatusCode::OK);
     assert_eq!(none.body["totalResults"], 0);
     assert_eq!(none.body["Resources"], json!([]));
-    assert_eq!(none.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:ListResponse");
+    assert_eq!(
+        none.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    );
 }
 
 #[tokio::test]
@@ -128,19 +146,32 @@ async fn okta_get_then_put_round_trip_and_put_replaces() {
     body["password"] = json!("whatever-1");
     let put = app.put(&format!("/Users/{id}"), body).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
-    assert_eq!(put.body["meta"]["version"], got.body["meta"]["version"], "an unchanged PUT does not bump the version");
+    assert_eq!(
+        put.body["meta"]["version"], got.body["meta"]["version"],
+        "an unchanged PUT does not bump the version"
+    );
 
-    let put = app.put(&format!("/Users/{id}"), json!({"userName": "okta.user@example.com", "active": false, "title": "Admiral"})).await;
+    let put = app
+        .put(
+            &format!("/Users/{id}"),
+            json!({"userName": "okta.user@example.com", "active": false, "title": "Admiral"}),
+        )
+        .await;
     assert_eq!(put.status, StatusCode::OK);
     assert_eq!(put.body["active"], false);
     assert_eq!(put.body["title"], "Admiral");
-    assert!(put.body.get("emails").is_none(), "PUT replaces: attributes left out are cleared");
+    assert!(
+        put.body.get("emails").is_none(),
+        "PUT replaces: attributes left out are cleared"
+    );
     assert_ne!(put.body["meta"]["version"], got.body["meta"]["version"]);
 
     let no_name = app.put(&format!("/Users/{id}"), json!({"active": true})).await;
     assert_eq!(no_name.status, StatusCode::BAD_REQUEST);
     assert_eq!(no_name.body["scimType"], "invalidValue");
-    let missing = app.put("/Users/010101001010101011001010101011", json!({"userName": "x"})).await;
+    let missing = app
+        .put("/Users/010101001010101011001010101011", json!({"userName": "x"}))
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
@@ -149,14 +180,21 @@ async fn patch_deactivation_in_okta_and_entra_forms() {
     let app = spawn_app().await;
     let id = app.create_user("entra@example.com").await;
     let path = format!("/Users/{id}");
-    let r = app.patch(&path, json!([{"op": "replace", "value": {"active": false}}])).await;
+    let r = app
+        .patch(&path, json!([{"op": "replace", "value": {"active": false}}]))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path).await.body["active"], false);
-    let r = app.patch(&path, json!([{"op": "Replace", "path": "active", "value": "True"}])).await;
+    let r = app
+        .patch(&path, json!([{"op": "Replace", "path": "active", "value": "True"}]))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let u = app.get(&path).await;
     assert_eq!(u.body["active"], true);
-    assert_eq!(u.body["name"]["givenName"], "Given", "a path-less replace touches only the named keys");
+    assert_eq!(
+        u.body["name"]["givenName"], "Given",
+        "a path-less replace touches only the named keys"
+    );
 
     // Entra with aadOptscim062020: one path-less replace with dotted and URN keys.
     let r = app
@@ -169,10 +207,18 @@ async fn patch_deactivation_in_okta_and_entra_forms() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "asking for attributes returns the resource");
     assert_eq!(r.body["name"]["givenName"], "Kim");
-    assert_eq!(r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"], "A-7");
+    assert_eq!(
+        r.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"],
+        "A-7"
+    );
     assert!(r.body.get("emails").is_none(), "projection applies");
 
-    let r = app.patch(&path, json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@example.com"}])).await;
+    let r = app
+        .patch(
+            &path,
+            json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@example.com"}]),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path).await.body["emails"][0]["value"], "new@example.com");
 }
@@ -220,13 +266,28 @@ async fn patch_is_atomic_and_if_match_is_enforced() {
 async fn delete_then_404_and_tenants_are_isolated() {
     let app = spawn_app().await;
     let id = app.create_user("shared-name@example.com").await;
-    let other = app.request_as(TOKEN_B, Method::GET, &format!("/Users/{id}"), None).await;
-    assert_eq!(other.status, StatusCode::NOT_FOUND, "tenant b cannot read tenant a's user");
+    let other = app
+        .request_as(TOKEN_B, Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::NOT_FOUND,
+        "tenant b cannot read tenant a's user"
+    );
     let other_list = app.request_as(TOKEN_B, Method::GET, "/Users", None).await;
     assert_eq!(other_list.body["totalResults"], 0);
-    let del = app.request_as(TOKEN_B, Method::DELETE, &format!("/Users/{id}"), None).await;
+    let del = app
+        .request_as(TOKEN_B, Method::DELETE, &format!("/Users/{id}"), None)
+        .await;
     assert_eq!(del.status, StatusCode::NOT_FOUND, "nor delete it");
-    let same_name = app.request_as(TOKEN_B, Method::POST, "/Users", Some(json!({"userName": "shared-name@example.com"}))).await;
+    let same_name = app
+        .request_as(
+            TOKEN_B,
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "shared-name@example.com"})),
+        )
+        .await;
     assert_eq!(same_name.status, StatusCode::CREATED, "userName is unique per tenant");
 
     assert_eq!(app.delete(&format!("/Users/{id}")).await.status, StatusCode::NO_CONTENT);
@@ -240,22 +301,38 @@ async fn delete_then_404_and_tenants_are_isolated() {
 async fn writes_record_identity_center_operations_in_the_same_transaction() {
     let app = spawn_app().await;
     let u = app.create_user("outbox@example.com").await;
-    app.patch(&format!("/Users/{u}"), json!([{"op": "replace", "path": "title", "value": "T"}])).await;
+    app.patch(
+        &format!("/Users/{u}"),
+        json!([{"op": "replace", "path": "title", "value": "T"}]),
+    )
+    .await;
     let g = app.create_group("outbox-group", &[&u]).await;
     app.delete(&format!("/Users/{u}")).await;
     app.delete(&format!("/Groups/{g}")).await;
     let ops = app.outbox().await;
-    let expect: Vec<(String, i64)> = [("group.create", 1), ("group.delete", 1), ("member.add", 1), ("user.create", 1), ("user.delete", 1), ("user.update", 1)]
-        .iter()
-        .map(|(k, n)| (k.to_string(), *n))
-        .collect();
+    let expect: Vec<(String, i64)> = [
+        ("group.create", 1),
+        ("group.delete", 1),
+        ("member.add", 1),
+        ("user.create", 1),
+        ("user.delete", 1),
+        ("user.update", 1),
+    ]
+    .iter()
+    .map(|(k, n)| (k.to_string(), *n))
+    .collect();
     assert_eq!(ops, expect);
     // A rejected write records nothing.
     let dup = app.post("/Users", json!({"userName": "x"})).await;
     assert_eq!(dup.status, StatusCode::CREATED);
     let again = app.post("/Users", json!({"userName": "X"})).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    let creates = app.outbox().await.into_iter().find(|(k, _)| k == "user.create").map(|(_, n)| n);
+    let creates = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|(k, _)| k == "user.create")
+        .map(|(_, n)| n);
     assert_eq!(creates, Some(2));
 }
 

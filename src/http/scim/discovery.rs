@@ -36,7 +36,11 @@ pub async fn service_provider_config(State(state): State<AppState>, headers: Hea
 }
 
 fn resource_type_json(kind: ResourceKind, base: &str) -> Value {
-    let extensions: Vec<Value> = kind.extensions().iter().map(|s| json!({"schema": s.id, "required": false})).collect();
+    let extensions: Vec<Value> = kind
+        .extensions()
+        .iter()
+        .map(|s| json!({"schema": s.id, "required": false}))
+        .collect();
     let mut v = json!({
         "schemas": [schema::RESOURCE_TYPE_SCHEMA],
         "id": kind.name(),
@@ -64,11 +68,18 @@ fn list_response(resources: Vec<Value>) -> Value {
 
 pub async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state.settings, &headers);
-    let all = [ResourceKind::User, ResourceKind::Group].iter().map(|k| resource_type_json(*k, &base)).collect();
+    let all = [ResourceKind::User, ResourceKind::Group]
+        .iter()
+        .map(|k| resource_type_json(*k, &base))
+        .collect();
     scim_json(StatusCode::OK, &list_response(all))
 }
 
-pub async fn resource_type(State(state): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn resource_type(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let base = base_url(&state.settings, &headers);
     let kind = [ResourceKind::User, ResourceKind::Group]
         .into_iter()
@@ -116,10 +127,17 @@ const ALL_SCHEMAS: [&SchemaDef; 3] = [&schema::USER, &schema::ENTERPRISE_USER, &
 
 pub async fn schemas(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state.settings, &headers);
-    scim_json(StatusCode::OK, &list_response(ALL_SCHEMAS.iter().map(|s| schema_json(s, &base)).collect()))
+    scim_json(
+        StatusCode::OK,
+        &list_response(ALL_SCHEMAS.iter().map(|s| schema_json(s, &base)).collect()),
+    )
 }
 
-pub async fn schema(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn schema(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let base = base_url(&state.settings, &headers);
     let s = ALL_SCHEMAS
         .iter()

@@ -21,12 +21,18 @@ pub fn router() -> Router<AppState> {
         .route("/Users", get(resources::list_users).post(resources::create_user))
         .route(
             "/Users/{id}",
-            get(resources::get_user).put(resources::replace_user).patch(resources::patch_user).delete(resources::delete_user),
+            get(resources::get_user)
+                .put(resources::replace_user)
+                .patch(resources::patch_user)
+                .delete(resources::delete_user),
         )
         .route("/Groups", get(resources::list_groups).post(resources::create_group))
         .route(
             "/Groups/{id}",
-            get(resources::get_group).put(resources::replace_group).patch(resources::patch_group).delete(resources::delete_group),
+            get(resources::get_group)
+                .put(resources::replace_group)
+                .patch(resources::patch_group)
+                .delete(resources::delete_group),
         )
         .route("/ServiceProviderConfig", get(discovery::service_provider_config))
         .route("/ResourceTypes", get(discovery::resource_types))
@@ -44,7 +50,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn not_implemented() -> ApiError {
-    ApiError(ScimError::new(501, None, "this endpoint is not supported; see /ServiceProviderConfig"))
+    ApiError(ScimError::new(
+        501,
+        None,
+        "this endpoint is not supported; see /ServiceProviderConfig",
+    ))
 }
 
 async fn not_found() -> ApiError {
@@ -58,7 +68,8 @@ async fn method_not_allowed() -> ApiError {
 /// A SCIM JSON response with its content type.
 pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE));
     resp
 }
 
@@ -69,8 +80,16 @@ pub async fn read_json(req: Request, limit: usize) -> Result<Value, ScimError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or_default().trim();
-        if !(essence == "application/scim+json" || essence == "application/json" || essence.ends_with("+json") || essence.is_empty()) {
-            return Err(ScimError::new(415, None, format!("unsupported Content-Type \"{essence}\"; send application/scim+json")));
+        if !(essence == "application/scim+json"
+            || essence == "application/json"
+            || essence.ends_with("+json")
+            || essence.is_empty())
+        {
+            return Err(ScimError::new(
+                415,
+                None,
+                format!("unsupported Content-Type \"{essence}\"; send application/scim+json"),
+            ));
         }
     }
     let bytes = axum::body::to_bytes(req.into_body(), limit)
@@ -79,7 +98,8 @@ pub async fn read_json(req: Request, limit: usize) -> Result<Value, ScimError> {
     if bytes.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
 /// The SCIM base URL (`…/scim/v2`) for `meta.location`: the configured public URL, else the
@@ -88,7 +108,10 @@ pub fn base_url(settings: &super::Settings, headers: &HeaderMap) -> String {
     if let Some(u) = &settings.public_url {
         return format!("{}/scim/v2", u.trim_end_matches('/'));
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}/scim/v2")
 }
 

@@ -63,7 +63,10 @@ pub struct SqlFilter {
     pub params: Vec<SqlParam>,
 }
 fn err(m: &str) -> FilterError {
-    FilterError { message: m.to_string(), position: None }
+    FilterError {
+        message: m.to_string(),
+        position: None,
+    }
 }
 pub fn parse(input: &str) -> Result<Filter, FilterError> {
     let (a, rest) = input.trim().split_once(' ').ok_or_else(|| err("bad"))?;
@@ -80,21 +83,39 @@ fn path(s: &str) -> AttrPath {
         None => (None, s),
     };
     match rest.split_once('.') {
-        Some((a, b)) => AttrPath { urn, attr: a.into(), sub: Some(b.into()) },
-        None => AttrPath { urn, attr: rest.into(), sub: None },
+        Some((a, b)) => AttrPath {
+            urn,
+            attr: a.into(),
+            sub: Some(b.into()),
+        },
+        None => AttrPath {
+            urn,
+            attr: rest.into(),
+            sub: None,
+        },
     }
 }
 pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
     if let Some((a, rest)) = input.split_once('[') {
         let (f, after) = rest.rsplit_once(']').ok_or_else(|| err("bad"))?;
         let sub = after.strip_prefix('.').map(str::to_string);
-        return Ok(PatchPath { attr: path(a), filter: Some(parse(f)?), sub_attr: sub });
+        return Ok(PatchPath {
+            attr: path(a),
+            filter: Some(parse(f)?),
+            sub_attr: sub,
+        });
     }
-    Ok(PatchPath { attr: path(input), filter: None, sub_attr: None })
+    Ok(PatchPath {
+        attr: path(input),
+        filter: None,
+        sub_attr: None,
+    })
 }
 pub fn matches_element(f: &Filter, _k: ResourceKind, _p: &ResolvedAttr, el: &serde_json::Value) -> bool {
     match f {
-        Filter::Compare(p, CompareOp::Eq, CompValue::Str(s)) => el.get(&p.attr).and_then(|v| v.as_str()) == Some(s.as_str()),
+        Filter::Compare(p, CompareOp::Eq, CompValue::Str(s)) => {
+            el.get(&p.attr).and_then(|v| v.as_str()) == Some(s.as_str())
+        }
         _ => false,
     }
 }
@@ -102,13 +123,26 @@ pub fn to_sql(f: &Filter, kind: ResourceKind, _d: Dialect, first: usize) -> Resu
     match f {
         Filter::Compare(p, CompareOp::Eq, CompValue::Str(s)) => {
             let col = match (kind, p.attr.to_ascii_lowercase().as_str()) {
-                (ResourceKind::User, "username") => return Ok(SqlFilter { sql: format!("r.user_name_lower = ?{first}"), params: vec![SqlParam::Text(s.to_lowercase())] }),
-                (ResourceKind::Group, "displayname") => return Ok(SqlFilter { sql: format!("r.display_name_lower = ?{first}"), params: vec![SqlParam::Text(s.to_lowercase())] }),
+                (ResourceKind::User, "username") => {
+                    return Ok(SqlFilter {
+                        sql: format!("r.user_name_lower = ?{first}"),
+                        params: vec![SqlParam::Text(s.to_lowercase())],
+                    });
+                }
+                (ResourceKind::Group, "displayname") => {
+                    return Ok(SqlFilter {
+                        sql: format!("r.display_name_lower = ?{first}"),
+                        params: vec![SqlParam::Text(s.to_lowercase())],
+                    });
+                }
                 (_, "externalid") => "r.external_id",
                 (_, "id") => "r.id",
                 _ => return Err(err("unsupported")),
             };
-            Ok(SqlFilter { sql: format!("{col} = ?{first}"), params: vec![SqlParam::Text(s.clone())] })
+            Ok(SqlFilter {
+                sql: format!("{col} = ?{first}"),
+                params: vec![SqlParam::Text(s.clone())],
+            })
         }
         _ => Err(err("unsupported")),
     }

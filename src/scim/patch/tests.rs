@@ -26,15 +26,30 @@ fn ops(list: Value) -> Value {
 
 #[test]
 fn op_names_in_any_case_and_string_booleans() {
-    let out = patch(ResourceKind::User, &user(), ops(json!([{"op": "Replace", "path": "active", "value": "False"}]))).expect("ok");
+    let out = patch(
+        ResourceKind::User,
+        &user(),
+        ops(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+    )
+    .expect("ok");
     assert_eq!(out.doc["active"], false);
-    let out = patch(ResourceKind::User, &out.doc, ops(json!([{"op": "ADD", "path": "active", "value": "True"}]))).expect("ok");
+    let out = patch(
+        ResourceKind::User,
+        &out.doc,
+        ops(json!([{"op": "ADD", "path": "active", "value": "True"}])),
+    )
+    .expect("ok");
     assert_eq!(out.doc["active"], true);
 }
 
 #[test]
 fn pathless_replace_touches_only_named_keys() {
-    let out = patch(ResourceKind::User, &user(), ops(json!([{"op": "replace", "value": {"active": false}}]))).expect("ok");
+    let out = patch(
+        ResourceKind::User,
+        &user(),
+        ops(json!([{"op": "replace", "value": {"active": false}}])),
+    )
+    .expect("ok");
     assert_eq!(out.doc["active"], false);
     assert_eq!(out.doc["name"]["givenName"], "Ada");
     assert_eq!(out.doc["emails"][0]["value"], "ada@example.com");
@@ -93,13 +108,33 @@ fn manager_as_bare_string() {
 
 #[test]
 fn remove_needs_path_and_readonly_is_refused() {
-    let e = patch(ResourceKind::User, &user(), ops(json!([{"op": "remove"}]))).err().expect("error");
+    let e = patch(ResourceKind::User, &user(), ops(json!([{"op": "remove"}])))
+        .err()
+        .expect("error");
     assert_eq!(e.scim_type, Some(ScimType::NoTarget));
-    let e = patch(ResourceKind::User, &user(), ops(json!([{"op": "replace", "path": "id", "value": "x"}]))).err().expect("error");
+    let e = patch(
+        ResourceKind::User,
+        &user(),
+        ops(json!([{"op": "replace", "path": "id", "value": "x"}])),
+    )
+    .err()
+    .expect("error");
     assert_eq!(e.scim_type, Some(ScimType::Mutability));
-    let e = patch(ResourceKind::User, &user(), ops(json!([{"op": "replace", "path": "nosuch.thing", "value": "x"}]))).err().expect("error");
+    let e = patch(
+        ResourceKind::User,
+        &user(),
+        ops(json!([{"op": "replace", "path": "nosuch.thing", "value": "x"}])),
+    )
+    .err()
+    .expect("error");
     assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
-    let e = patch(ResourceKind::User, &user(), ops(json!([{"op": "remove", "path": "userName"}]))).err().expect("error");
+    let e = patch(
+        ResourceKind::User,
+        &user(),
+        ops(json!([{"op": "remove", "path": "userName"}])),
+    )
+    .err()
+    .expect("error");
     assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
 }
 
@@ -109,7 +144,9 @@ fn failure_leaves_nothing_half_applied() {
     let res = patch(
         ResourceKind::User,
         &doc,
-        ops(json!([{"op": "replace", "path": "displayName", "value": "X"}, {"op": "replace", "path": "active", "value": "perhaps"}])),
+        ops(
+            json!([{"op": "replace", "path": "displayName", "value": "X"}, {"op": "replace", "path": "active", "value": "perhaps"}]),
+        ),
     );
     assert!(res.is_err());
     assert!(!doc.contains_key("displayName"));
@@ -142,10 +179,20 @@ fn members_three_removal_forms_and_replace() {
 #[test]
 fn okta_rename_with_id_does_not_touch_members() {
     let g = json!({"displayName": "eng"}).as_object().cloned().unwrap_or_default();
-    let out = patch(ResourceKind::Group, &g, ops(json!([{"op": "replace", "value": {"id": "rid", "displayName": "Engineering"}}]))).expect("ok");
+    let out = patch(
+        ResourceKind::Group,
+        &g,
+        ops(json!([{"op": "replace", "value": {"id": "rid", "displayName": "Engineering"}}])),
+    )
+    .expect("ok");
     assert_eq!(out.doc["displayName"], "Engineering");
     assert!(out.member_edits.is_empty());
-    let e = patch(ResourceKind::Group, &g, ops(json!([{"op": "replace", "value": {"id": "other", "displayName": "x"}}]))).err();
+    let e = patch(
+        ResourceKind::Group,
+        &g,
+        ops(json!([{"op": "replace", "value": {"id": "other", "displayName": "x"}}])),
+    )
+    .err();
     assert_eq!(e.and_then(|e| e.scim_type), Some(ScimType::Mutability));
 }
 
@@ -166,14 +213,113 @@ fn single_primary_survives() {
         ops(json!([{"op": "add", "path": "emails", "value": [{"value": "b@y.z", "type": "home", "primary": true}]}])),
     )
     .expect("ok");
-    let primaries = out.doc["emails"].as_array().map(|a| a.iter().filter(|e| e["primary"] == true).count());
+    let primaries = out.doc["emails"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["primary"] == true).count());
     assert_eq!(primaries, Some(1));
 }
 
 #[test]
 fn bad_bodies_are_invalid_syntax() {
-    for body in [json!([]), json!({"Operations": []}), json!({"Operations": [{"op": "move", "path": "x"}]}), json!({"schemas": ["x"], "Operations": [{"op": "add"}]})] {
+    for body in [
+        json!([]),
+        json!({"Operations": []}),
+        json!({"Operations": [{"op": "move", "path": "x"}]}),
+        json!({"schemas": ["x"], "Operations": [{"op": "add"}]}),
+    ] {
         let e = parse_request(&body).err().expect("error");
         assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax), "{body}");
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn attr_path() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("title".to_string()),
+            Just("displayName".to_string()),
+            Just("nickName".to_string()),
+            Just("name.givenName".to_string()),
+            Just("NAME.familyName".to_string()),
+            Just("active".to_string()),
+            Just("emails".to_string()),
+            Just("emails[type eq \"work\"].value".to_string()),
+            Just("phoneNumbers[type eq \"mobile\"].value".to_string()),
+            Just("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".to_string()),
+            Just("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager".to_string()),
+            Just("id".to_string()),
+            Just("meta.created".to_string()),
+            Just("x[".to_string()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "[a-z]{0,6}".prop_map(Value::String),
+            any::<bool>().prop_map(Value::Bool),
+            Just(json!("False")),
+            Just(json!(null)),
+            Just(json!(7)),
+            Just(json!({"givenName": "G"})),
+            Just(json!([{"value": "e@x.y", "type": "home"}])),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Value> {
+        (
+            prop_oneof![Just("add"), Just("Replace"), Just("remove"), Just("REMOVE")],
+            proptest::option::of(attr_path()),
+            proptest::option::of(value()),
+        )
+            .prop_map(|(op, path, value)| {
+                let mut o = json!({"op": op});
+                if let Some(p) = path {
+                    o["path"] = json!(p);
+                }
+                if let Some(v) = value {
+                    o["value"] = v;
+                }
+                o
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Any operation list either fails with a 400 and no change, or yields a document that
+        /// still has its userName and normalises to itself (nothing half-applied, no panic).
+        #[test]
+        fn never_panics_and_results_are_canonical(list in proptest::collection::vec(op(), 1..6)) {
+            let doc = user();
+            match patch(ResourceKind::User, &doc, ops(Value::Array(list))) {
+                Ok(out) => {
+                    prop_assert!(out.doc.get("userName").and_then(Value::as_str).is_some());
+                    let renormalized = model::normalize(ResourceKind::User, &Value::Object(out.doc.clone()));
+                    prop_assert_eq!(renormalized.map(|n| n.doc), Ok(out.doc));
+                }
+                Err(e) => prop_assert_eq!(e.status, 400),
+            }
+        }
+
+        /// Adding values twice is the same as adding them once.
+        #[test]
+        fn add_is_idempotent(path in attr_path(), v in value()) {
+            let body = ops(json!([{"op": "add", "path": path, "value": v}]));
+            if let Ok(once) = patch(ResourceKind::User, &user(), body.clone()) {
+                let twice = patch(ResourceKind::User, &once.doc, body).expect("second add succeeds like the first");
+                prop_assert_eq!(once.doc, twice.doc);
+            }
+        }
+
+        /// A path-less replace changes only the keys it names.
+        #[test]
+        fn pathless_replace_is_local(title in "[a-z]{1,8}") {
+            let out = patch(ResourceKind::User, &user(), ops(json!([{"op": "replace", "value": {"title": title.clone()}}]))).expect("ok");
+            let mut expected = user();
+            expected.insert("title".into(), json!(title));
+            prop_assert_eq!(out.doc, expected);
+        }
     }
 }
