@@ -38,6 +38,9 @@ function init(args)
   if last > idx then share = math.floor((last - idx + step - 1) / step) end
   created, failed, answered = 0, 0, 0
   t_first, t_last = 0, 0
+  -- wrk calls request() once in thread 0 right after init() only to check the request's syntax
+  -- (script_verify_request) and discards it; that call must not use up a user name.
+  verify_pending = (tid == 0)
   headers = {
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/scim+json",
@@ -55,6 +58,10 @@ local function body_for(i)
 end
 
 function request()
+  if verify_pending then
+    verify_pending = false
+    return wrk.format("GET", "/healthz", {}, nil)
+  end
   if idx < last then
     if t_first == 0 then t_first = now() end
     local i = idx

@@ -39,7 +39,7 @@ cleanup() {
     if [[ -n "$WRK_PID" ]] && kill -0 "$WRK_PID" 2>/dev/null; then kill -INT "$WRK_PID" 2>/dev/null || true; fi
     if [[ -n "$DAEMON_PID" ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+        for ((i = 0; i < 50; i++)); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$DAEMON_PID" 2>/dev/null || true
     fi
     rm -rf "$WORK"
@@ -52,6 +52,7 @@ hwm_mb() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$DAEMON_PID/status"
 
 # --- start the daemon --------------------------------------------------------------------------
 TOKEN="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+: >"$WORK/daemon.log"
 CIC_BRIDGE_DEV_TOKEN="$TOKEN" "$BIN" serve --dev --listen 127.0.0.1:0 --data-dir "$WORK/data" \
     >"$WORK/daemon.log" 2>&1 &
 DAEMON_PID=$!
@@ -63,7 +64,7 @@ until [[ -n "$BASE_URL" ]] && curl -fsS --max-time 2 -o /dev/null "${BASE_URL%%/
         cat "$WORK/daemon.log" >&2
         exit 1
     fi
-    BASE_URL="$(sed -n 's/.*SCIM base URL: *\(http[^ ]*\).*/\1/p' "$WORK/daemon.log" | head -n1)"
+    BASE_URL="$(sed -n 's/.*SCIM base URL: *\(http[^ ]*\).*/\1/p' "$WORK/daemon.log" | head -n1 || true)"
     sleep 0.2
 done
 ORIGIN="${BASE_URL%%/scim/*}"
@@ -97,7 +98,8 @@ while kill -0 "$WRK_PID" 2>/dev/null; do
     fi
     # Done when every user is stored, or when the count has not moved for 5 s (wrk's threads
     # stop after their share; failed creates leave the count short).
-    if [[ "$n" == "$last_n" ]]; then still=$((still + 1)); else still=0; fi
+    # (-1: the count request itself failed or timed out under load; that is not "still".)
+    if [[ "$n" == "$last_n" && "$n" != "-1" ]]; then still=$((still + 1)); else still=0; fi
     last_n="$n"
     if [[ "$n" -ge "$USERS" ]] || ((still >= 5)); then
         sleep 0.5

@@ -12,7 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -188,20 +188,6 @@ pub struct AssignmentConfig {
     /// Member account UINs the role configuration is assigned on.
     #[serde(default)]
     pub target_uins: Vec<u64>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            scim: ScimConfig::default(),
-            log: LogConfig::default(),
-            cic: CicConfig::default(),
-            tenants: Vec::new(),
-            assignments: Vec::new(),
-        }
-    }
 }
 
 /// A configuration problem: the key and the reason, printed before start-up stops.
@@ -390,17 +376,17 @@ mod tests {
         let f = write(
             "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\n",
         );
-        let e = Config::load(f.path()).err().expect("error");
+        let e = Config::load(f.path()).expect_err("error");
         assert!(e.to_string().contains("lisen"), "{e}");
     }
 
     #[test]
     fn bad_zone_names_key_and_reason() {
         let f = write("[[tenants]]\nname=\"a\"\nzone_id=\"zone1\"\ntoken_env=\"T\"\n");
-        let e = Config::load(f.path()).err().expect("error");
+        let e = Config::load(f.path()).expect_err("error");
         assert_eq!(e.key, "tenants[0].zone_id");
         let f = write("[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\non_conflict=\"merge\"\n");
-        let e = Config::load(f.path()).err().expect("error");
+        let e = Config::load(f.path()).expect_err("error");
         assert!(e.key.contains("on_conflict"), "{e}");
     }
 }

@@ -124,8 +124,12 @@ impl SqliteStore {
             Some(p) => {
                 let expr = filter::sort_expr(p, kind, Dialect::Sqlite)
                     .map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))?;
-                let dir = if q.descending { "DESC" } else { "ASC" };
-                format!("{expr} {dir}, r.id {dir}")
+                // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending.
+                if q.descending {
+                    format!("{expr} DESC NULLS FIRST, r.id DESC")
+                } else {
+                    format!("{expr} ASC NULLS LAST, r.id ASC")
+                }
             }
             None => "r.id".to_string(),
         };

@@ -80,6 +80,17 @@ REQUEST_REWRITES: list[tuple[str, str, str, str, str]] = [
     ),
 ]
 
+# (folder, request name, reason): requests whose structured URL (which newman sends) disagrees
+# with the raw URL shown in Postman; the structured path is rebuilt from the raw one.
+PATH_FROM_RAW: list[tuple[str, str, str]] = [
+    (
+        "Endpoint tests",
+        "Get empty Users",
+        "its raw URL is .../Users but its structured path, which newman sends, is .../users; RFC "
+        "7644 §3.2 names the endpoint /Users and RFC 3986 §6.2.2.1 makes the path case-sensitive",
+    ),
+]
+
 # (method, old text, new text, reason): rewrites of test scripts of every request with this method.
 TEST_REWRITES: list[tuple[str, str, str, str]] = [
     (
@@ -168,6 +179,22 @@ def prepare(collection: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         if hits == 0:
             raise SystemExit(f"rewrite target not found: {folder}/{name}: {old!r}")
         notes.append(f"rewrote {folder} / {name}: {old!r} -> {new!r}: {reason}")
+
+    for folder, name, reason in PATH_FROM_RAW:
+        hits = 0
+        for f, item in _walk(coll["item"]):
+            if f != folder or item["name"] != name:
+                continue
+            url = item["request"]["url"]
+            # "{{Protocol}}://{{Server}}{{Port}}/{{Api}}/Users" -> ["{{Api}}", "Users"]
+            raw_path = url["raw"].split("?", 1)[0].split("{{Port}}/", 1)[-1].split("/")
+            old_path = url.get("path", [])
+            if [p.lower() for p in old_path] == [p.lower() for p in raw_path] and old_path != raw_path:
+                url["path"] = raw_path
+                hits += 1
+                notes.append(f"rewrote {folder} / {name}: path {'/'.join(old_path)} -> {'/'.join(url['path'])}: {reason}")
+        if hits == 0:
+            raise SystemExit(f"path fix target not found or already consistent: {folder}/{name}")
 
     for method, old, new, reason in TEST_REWRITES:
         hits = []

@@ -39,7 +39,7 @@ DAEMON_PID=""
 stop_daemon() {
     if [[ -n "$DAEMON_PID" ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do
+        for ((i = 0; i < 50; i++)); do
             kill -0 "$DAEMON_PID" 2>/dev/null || break
             sleep 0.1
         done
@@ -92,6 +92,7 @@ start_daemon() {
     local name="$1" dir="$WORK/$1"
     mkdir -p "$dir/data"
     TOKEN="$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    : >"$dir/daemon.log"
     CIC_BRIDGE_DEV_TOKEN="$TOKEN" "$BIN" serve --dev --listen 127.0.0.1:0 --data-dir "$dir/data" \
         >"$dir/daemon.log" 2>&1 &
     DAEMON_PID=$!
@@ -105,13 +106,13 @@ start_daemon() {
             return 1
         fi
         if [[ -z "$BASE_URL" ]]; then
-            BASE_URL="$(sed -n 's/.*SCIM base URL: *\(http[^ ]*\).*/\1/p' "$dir/daemon.log" | head -n1)"
+            BASE_URL="$(sed -n 's/.*SCIM base URL: *\(http[^ ]*\).*/\1/p' "$dir/daemon.log" | head -n1 || true)"
         fi
         if [[ -n "$BASE_URL" ]]; then
             local origin="${BASE_URL%%/scim/*}"
             if curl -fsS --max-time 2 -o /dev/null "$origin/healthz" 2>/dev/null; then
                 local printed
-                printed="$(sed -n 's/.*SCIM token: *\([^ ]*\).*/\1/p' "$dir/daemon.log" | head -n1)"
+                printed="$(sed -n 's/.*SCIM token: *\([^ ]*\).*/\1/p' "$dir/daemon.log" | head -n1 || true)"
                 if [[ -n "$printed" && "$printed" != "$TOKEN" ]]; then
                     echo "daemon printed a token other than CIC_BRIDGE_DEV_TOKEN" >&2
                     return 1
@@ -168,7 +169,7 @@ for s in $SUITES; do
         failed_names+=("$s")
         if [[ -f "$WORK/$s/daemon.log" ]]; then
             echo "--- last lines of the daemon log ($s)"
-            tail -n 30 "$WORK/$s/daemon.log"
+            tail -n 12 "$WORK/$s/daemon.log" | sed 's/\x1b\[[0-9;]*m//g'
         fi
     fi
     stop_daemon

@@ -1,4 +1,5 @@
 //! The one integration-test binary: the real daemon on port 0, real SQLite, real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 mod helpers;
 mod scim_discovery;

@@ -96,7 +96,7 @@ async fn malformed_bodies_are_400_never_500() {
             "invalidPath",
         ),
         (
-            json!([{"op": "replace", "path": "emails[type eq \"home\" or type eq \"work\"].value", "value": "x"}]),
+            json!([{"op": "replace", "path": "emails[type eq \"home\" or type eq \"other\"].value", "value": "x"}]),
             "noTarget",
         ),
     ] {

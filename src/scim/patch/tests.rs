@@ -108,33 +108,28 @@ fn manager_as_bare_string() {
 
 #[test]
 fn remove_needs_path_and_readonly_is_refused() {
-    let e = patch(ResourceKind::User, &user(), ops(json!([{"op": "remove"}])))
-        .err()
-        .expect("error");
+    let e = patch(ResourceKind::User, &user(), ops(json!([{"op": "remove"}]))).expect_err("error");
     assert_eq!(e.scim_type, Some(ScimType::NoTarget));
     let e = patch(
         ResourceKind::User,
         &user(),
         ops(json!([{"op": "replace", "path": "id", "value": "x"}])),
     )
-    .err()
-    .expect("error");
+    .expect_err("error");
     assert_eq!(e.scim_type, Some(ScimType::Mutability));
     let e = patch(
         ResourceKind::User,
         &user(),
         ops(json!([{"op": "replace", "path": "nosuch.thing", "value": "x"}])),
     )
-    .err()
-    .expect("error");
+    .expect_err("error");
     assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
     let e = patch(
         ResourceKind::User,
         &user(),
         ops(json!([{"op": "remove", "path": "userName"}])),
     )
-    .err()
-    .expect("error");
+    .expect_err("error");
     assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
 }
 
@@ -227,7 +222,7 @@ fn bad_bodies_are_invalid_syntax() {
         json!({"Operations": [{"op": "move", "path": "x"}]}),
         json!({"schemas": ["x"], "Operations": [{"op": "add"}]}),
     ] {
-        let e = parse_request(&body).err().expect("error");
+        let e = parse_request(&body).expect_err("error");
         assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax), "{body}");
     }
 }
