@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon.
     Serve(ServeArgs),
+    /// Run an emulator of the Tencent Cloud Identity Center API (for development and CI).
+    Emulator(crate::emulator::EmulatorArgs),
 }
 
 #[derive(Debug, Args)]

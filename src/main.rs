@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Emulator(args) => emulator(args).await,
         }
     });
     match result {
@@ -32,6 +33,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn emulator(args: cic_bridge::emulator::EmulatorArgs) -> anyhow::Result<()> {
+    telemetry::init(cic_bridge::config::LogFormat::Human, "info");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cic_bridge::shutdown::on_signal(shutdown.clone()));
+    cic_bridge::emulator::run(args, shutdown).await
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

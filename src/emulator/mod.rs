@@ -1,1 +1,458 @@
-//! Emulator of the Tencent Cloud Identity Center API.
+//! Emulator of the Tencent Cloud Identity Center API, for development, CI and `serve --dev`.
+//!
+//! It speaks the wire protocol of the real service (reference section 0): `POST /` with TC3
+//! signatures checked against configured credentials, HTTP 200 with the `Response` envelope for
+//! every outcome, per-(SecretId, action) throttling, asynchronous tasks, and optional faults.
+//! State lives in memory. [`Emulator`] is also a handle tests use to look inside.
+
+mod http;
+pub mod state;
+mod throttle;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::tencent::client::{
+    DEFAULT_RATE_LIMIT, ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN, TASK_STATUS_RATE_LIMIT,
+};
+use crate::tencent::clock::{SharedClock, system_clock};
+
+pub use state::{ACTIONS, Settings, Snapshot};
+
+/// UIN of the organization's admin account (`TargetType: ManagerUin`).
+pub const DEFAULT_MANAGER_UIN: u64 = 100_000_000_000;
+/// Member accounts when none are given.
+pub const DEFAULT_MEMBER_UINS: [u64; 2] = [100_000_000_001, 100_000_000_002];
+/// Role configurations present from the start, so a bridge configuration can name a known id.
+pub const SEED_ROLE_CONFIGURATIONS: [(&str, &str); 2] = [
+    ("rc-devadmin0001", "DevAdministrator"),
+    ("rc-devreadonly1", "DevReadOnly"),
+];
+
+/// `cic-bridge emulator` flags. Credentials come from `TENCENTCLOUD_SECRET_ID` /
+/// `TENCENTCLOUD_SECRET_KEY` (and `TENCENTCLOUD_SESSION_TOKEN`), as for the bridge itself.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9400")]
+    pub listen: SocketAddr,
+    /// Zone id (`z-` + 12 of [a-z0-9]); generated when absent.
+    #[arg(long, value_name = "Z")]
+    pub zone_id: Option<String>,
+    /// A member account UIN of the organization (repeatable). Default: 100000000001 and
+    /// 100000000002. The admin account is 100000000000.
+    #[arg(long = "member-uin", value_name = "N")]
+    pub member_uin: Vec<u64>,
+    /// Requests per second per (SecretId, action); GetTaskStatus and GetProvisioningTaskStatus
+    /// keep their own 220/s. 0 disables throttling.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RATE_LIMIT)]
+    pub rate_limit: u32,
+    /// How long asynchronous tasks stay InProgress.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub task_delay_ms: u64,
+    /// User quota of the zone (FailedOperation.UserOverUpperLimit beyond it).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub user_limit: u64,
+    /// Group quota of the zone (FailedOperation.GroupOverUpperLimit beyond it).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub group_limit: u64,
+    /// Share of requests (0.0-1.0) that meet a fault: InternalError, HTTP 503, a dropped
+    /// connection, or a slow answer.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Accept any printable group name instead of the documented letters, digits and '-'.
+    #[arg(long)]
+    pub lenient_group_names: bool,
+}
+
+/// One API key the emulator accepts.
+#[derive(Debug, Clone)]
+pub struct EmulatorCredential {
+    pub secret_id: String,
+    pub secret_key: SecretString,
+    /// When set, requests must carry it as `X-TC-Token` (temporary credentials).
+    pub session_token: Option<SecretString>,
+}
+
+impl EmulatorCredential {
+    pub fn new(secret_id: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Self {
+            secret_id: secret_id.into(),
+            secret_key: SecretString::from(secret_key.into()),
+            session_token: None,
+        }
+    }
+}
+
+/// A fault the emulator can inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// `Response.Error.Code = InternalError`; the action is not applied.
+    InternalError,
+    /// HTTP 503 with a non-envelope body, as a load balancer would answer; not applied.
+    ServiceUnavailable,
+    /// The action IS applied, then the connection is cut before the answer is complete: the
+    /// client cannot know whether its create happened.
+    DropConnection,
+    /// The answer comes after this delay (the action is applied normally).
+    Slow(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub credentials: Vec<EmulatorCredential>,
+    pub settings: Settings,
+    /// Requests per second per (SecretId, action); 0 disables.
+    pub rate_limit: u32,
+    /// Same for GetTaskStatus / GetProvisioningTaskStatus.
+    pub task_status_rate_limit: u32,
+    /// Share of requests that meet a random fault.
+    pub fault_rate: f64,
+    /// Delay of a [`Fault::Slow`] chosen at random.
+    pub slow_answer: Duration,
+    /// Allowed distance between `X-TC-Timestamp` and the emulator's clock.
+    pub max_skew: Duration,
+    pub clock: SharedClock,
+}
+
+impl EmulatorConfig {
+    /// Defaults of the real service's documented behaviour, a generated zone id, and one key.
+    pub fn new(credential: EmulatorCredential) -> Self {
+        Self {
+            credentials: vec![credential],
+            settings: Settings {
+                zone_id: generate_zone_id(),
+                zone_name: "cic-bridge-emulator".to_owned(),
+                manager_uin: DEFAULT_MANAGER_UIN,
+                member_uins: DEFAULT_MEMBER_UINS.to_vec(),
+                user_limit: 1000,
+                group_limit: 500,
+                role_configuration_limit: 1000,
+                group_member_limit: 10_000,
+                user_group_limit: 500,
+                assignment_limit: 100_000,
+                task_delay: Duration::from_millis(1000),
+                strict_group_names: true,
+                scim_sync_enabled: false,
+                manual_lock: false,
+                seed_role_configurations: SEED_ROLE_CONFIGURATIONS
+                    .iter()
+                    .map(|(id, name)| ((*id).to_owned(), (*name).to_owned()))
+                    .collect(),
+                rng_seed: None,
+            },
+            rate_limit: DEFAULT_RATE_LIMIT,
+            task_status_rate_limit: TASK_STATUS_RATE_LIMIT,
+            fault_rate: 0.0,
+            slow_answer: Duration::from_secs(3),
+            max_skew: Duration::from_secs(300),
+            clock: system_clock(),
+        }
+    }
+
+    /// The configuration `cic-bridge emulator` runs with.
+    pub fn from_args(args: &EmulatorArgs, credential: EmulatorCredential) -> anyhow::Result<Self> {
+        let mut config = Self::new(credential);
+        if let Some(zone) = &args.zone_id {
+            anyhow::ensure!(
+                is_id(zone, "z-"),
+                "--zone-id must be z- followed by 12 characters of [a-z0-9]"
+            );
+            config.settings.zone_id = zone.clone();
+        }
+        if !args.member_uin.is_empty() {
+            config.settings.member_uins = args.member_uin.clone();
+        }
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&args.fault_rate),
+            "--fault-rate must be between 0 and 1, got {}",
+            args.fault_rate
+        );
+        config.rate_limit = args.rate_limit;
+        if args.rate_limit == 0 {
+            config.task_status_rate_limit = 0;
+        }
+        config.settings.task_delay = Duration::from_millis(args.task_delay_ms);
+        config.settings.user_limit = args.user_limit;
+        config.settings.group_limit = args.group_limit;
+        config.settings.strict_group_names = !args.lenient_group_names;
+        config.fault_rate = args.fault_rate;
+        Ok(config)
+    }
+}
+
+fn is_id(value: &str, prefix: &str) -> bool {
+    value
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == 12 && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+}
+
+/// `z-` + 12 of [a-z0-9].
+pub fn generate_zone_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..12)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect();
+    format!("z-{suffix}")
+}
+
+/// Request counters, for tests and the dev status output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Authenticated requests per action (including those then throttled or faulted).
+    pub calls: HashMap<String, u64>,
+    /// Requests answered `RequestLimitExceeded`, per action.
+    pub throttled: HashMap<String, u64>,
+    /// Requests rejected with an `AuthFailure.*` code.
+    pub auth_failures: u64,
+    /// Faults injected.
+    pub faults: u64,
+}
+
+impl Stats {
+    pub fn calls(&self, action: &str) -> u64 {
+        self.calls.get(action).copied().unwrap_or(0)
+    }
+    pub fn throttled(&self, action: &str) -> u64 {
+        self.throttled.get(action).copied().unwrap_or(0)
+    }
+    pub fn total_throttled(&self) -> u64 {
+        self.throttled.values().sum()
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    credentials: Vec<EmulatorCredential>,
+    zone_id: String,
+    rate_limit: u32,
+    task_status_rate_limit: u32,
+    fault_rate: f64,
+    slow_answer: Duration,
+    max_skew: Duration,
+    clock: SharedClock,
+    state: Mutex<state::State>,
+    throttle: Mutex<throttle::Buckets>,
+    stats: Mutex<Stats>,
+    scripted_faults: Mutex<VecDeque<Fault>>,
+    fault_rng: Mutex<StdRng>,
+}
+
+/// Lock a mutex, recovering from poisoning: every critical section leaves the data consistent
+/// before anything that could panic, and an emulator that stops answering helps nobody.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The emulator: shared state plus configuration. Clone freely.
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+impl Emulator {
+    pub fn new(config: EmulatorConfig) -> Self {
+        let now = config.clock.now();
+        let fault_rng = match config.settings.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed.wrapping_add(1)),
+            None => StdRng::from_rng(&mut rand::rng()),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                zone_id: config.settings.zone_id.clone(),
+                credentials: config.credentials,
+                rate_limit: config.rate_limit,
+                task_status_rate_limit: config.task_status_rate_limit,
+                fault_rate: config.fault_rate,
+                slow_answer: config.slow_answer,
+                max_skew: config.max_skew,
+                state: Mutex::new(state::State::new(config.settings, now)),
+                clock: config.clock,
+                throttle: Mutex::new(throttle::Buckets::default()),
+                stats: Mutex::new(Stats::default()),
+                scripted_faults: Mutex::new(VecDeque::new()),
+                fault_rng: Mutex::new(fault_rng),
+            }),
+        }
+    }
+
+    pub fn zone_id(&self) -> &str {
+        &self.inner.zone_id
+    }
+
+    /// The zone as it is now (due tasks settled first).
+    pub fn snapshot(&self) -> Snapshot {
+        let mut state = lock(&self.inner.state);
+        state.settle(self.inner.clock.now());
+        state.snapshot()
+    }
+
+    pub fn stats(&self) -> Stats {
+        lock(&self.inner.stats).clone()
+    }
+
+    /// The next requests (after authentication and throttling) meet these faults, in order,
+    /// before any random fault.
+    pub fn inject_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        lock(&self.inner.scripted_faults).extend(faults);
+    }
+
+    /// Tasks started from now on against account `uin` end Failed with `reason` (`None`: the
+    /// empty FailureReason seen right after an account joins the organization).
+    pub fn fail_tasks_on_account(&self, uin: u64, reason: Option<String>) {
+        lock(&self.inner.state).fail_tasks_on_account(uin, reason);
+    }
+
+    pub fn stop_failing_tasks_on_account(&self, uin: u64) {
+        lock(&self.inner.state).stop_failing_tasks_on_account(uin);
+    }
+
+    /// Turns the zone's SCIM synchronization switch on or off.
+    pub fn set_scim_sync(&self, enabled: bool) {
+        lock(&self.inner.state).set_scim_sync(enabled);
+    }
+
+    /// Runs the emulator on `listener` until `shutdown` is cancelled.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        axum::serve(listener, router(self))
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    }
+
+    fn next_fault(&self) -> Option<Fault> {
+        if let Some(fault) = lock(&self.inner.scripted_faults).pop_front() {
+            return Some(fault);
+        }
+        if self.inner.fault_rate <= 0.0 {
+            return None;
+        }
+        let mut rng = lock(&self.inner.fault_rng);
+        if !rng.random_bool(self.inner.fault_rate.min(1.0)) {
+            return None;
+        }
+        Some(match rng.random_range(0..4) {
+            0 => Fault::InternalError,
+            1 => Fault::ServiceUnavailable,
+            2 => Fault::DropConnection,
+            _ => Fault::Slow(self.inner.slow_answer),
+        })
+    }
+}
+
+/// The emulator's axum router.
+pub fn router(emulator: Emulator) -> axum::Router {
+    http::router(emulator)
+}
+
+/// Starts an emulator with `config` on `listener`; returns when `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, config: EmulatorConfig, shutdown: CancellationToken) -> std::io::Result<()> {
+    Emulator::new(config).serve(listener, shutdown).await
+}
+
+/// `cic-bridge emulator`.
+pub async fn run(args: EmulatorArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let secret_id = env(ENV_SECRET_ID).with_context(|| format!("{ENV_SECRET_ID} must be set"))?;
+    let secret_key = env(ENV_SECRET_KEY).with_context(|| format!("{ENV_SECRET_KEY} must be set"))?;
+    let mut credential = EmulatorCredential::new(secret_id.trim(), secret_key.trim());
+    credential.session_token = env(ENV_SESSION_TOKEN).map(|t| SecretString::from(t.trim().to_owned()));
+    let config = EmulatorConfig::from_args(&args, credential)?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        zone_id = %config.settings.zone_id,
+        member_uins = ?config.settings.member_uins,
+        "Identity Center emulator listening"
+    );
+    println!(
+        "cic-bridge emulator listening on http://{addr} zone {}",
+        config.settings.zone_id
+    );
+    serve(listener, config, shutdown)
+        .await
+        .context("emulator server failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EmulatorArgs,
+    }
+
+    fn config(argv: &[&str]) -> anyhow::Result<EmulatorConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("emulator").chain(argv.iter().copied()))?;
+        EmulatorConfig::from_args(&cli.args, EmulatorCredential::new("id", "key"))
+    }
+
+    #[test]
+    fn flags_map_onto_the_config() {
+        let c = config(&[
+            "--zone-id",
+            "z-abcdefgh1234",
+            "--member-uin",
+            "7",
+            "--member-uin",
+            "8",
+            "--rate-limit",
+            "5",
+            "--task-delay-ms",
+            "20",
+            "--user-limit",
+            "3",
+            "--group-limit",
+            "4",
+            "--fault-rate",
+            "0.25",
+            "--lenient-group-names",
+        ])
+        .unwrap();
+        assert_eq!(c.settings.zone_id, "z-abcdefgh1234");
+        assert_eq!(c.settings.member_uins, vec![7, 8]);
+        assert_eq!((c.rate_limit, c.task_status_rate_limit), (5, TASK_STATUS_RATE_LIMIT));
+        assert_eq!(c.settings.task_delay, Duration::from_millis(20));
+        assert_eq!((c.settings.user_limit, c.settings.group_limit), (3, 4));
+        assert!(!c.settings.strict_group_names);
+        assert!((c.fault_rate - 0.25).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn defaults_and_rejections() {
+        let c = config(&[]).unwrap();
+        assert!(
+            is_id(&c.settings.zone_id, "z-"),
+            "generated zone id {}",
+            c.settings.zone_id
+        );
+        assert_eq!(c.settings.member_uins, DEFAULT_MEMBER_UINS.to_vec());
+        assert_eq!(c.settings.seed_role_configurations.len(), 2);
+        assert!(
+            c.settings
+                .seed_role_configurations
+                .iter()
+                .all(|(id, _)| is_id(id, "rc-"))
+        );
+        assert_eq!(config(&["--rate-limit", "0"]).unwrap().task_status_rate_limit, 0);
+        assert!(config(&["--zone-id", "zone-1"]).is_err());
+        assert!(config(&["--zone-id", "z-ABCDEFGH1234"]).is_err());
+        assert!(config(&["--fault-rate", "1.5"]).is_err());
+        assert!(config(&["--member-uin", "abc"]).is_err());
+    }
+}

@@ -1,9 +1,13 @@
-//! The one integration-test binary: the real daemon on port 0, real SQLite, real HTTP.
+//! The one integration-test binary: the real daemon on port 0, real SQLite, real HTTP, and the
+//! Identity Center emulator over loopback. Each module is one area; they share only helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
+mod emulator_wire;
 mod helpers;
 mod scim_discovery;
 mod scim_errors;
 mod scim_filters;
 mod scim_groups;
 mod scim_users;
+mod tencent_client;
+mod tencent_harness;
