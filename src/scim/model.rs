@@ -301,7 +301,17 @@ pub fn normalize_single(def: &AttrDef, value: Value, key: &str) -> Result<Option
     }
 }
 
-/// Checks required attributes and fills defaults after a create, replace or patch.
+/// A user created without `active` is active (Okta and Entra always send it; other clients may
+/// not); storing it makes the value explicit in every read. Only on create: a PUT without
+/// `active` or a PATCH that removes it leaves it unassigned (RFC 7644 §3.5.1, §3.5.2.2), which
+/// Identity Center treats as enabled.
+pub fn default_active(kind: ResourceKind, doc: &mut Map<String, Value>) {
+    if kind == ResourceKind::User && !doc.contains_key("active") {
+        doc.insert("active".to_string(), Value::Bool(true));
+    }
+}
+
+/// Checks required attributes after a create, replace or patch.
 pub fn finish(kind: ResourceKind, doc: &mut Map<String, Value>) -> Result<(), ScimError> {
     match kind {
         ResourceKind::User => {
@@ -317,11 +327,6 @@ pub fn finish(kind: ResourceKind, doc: &mut Map<String, Value>) -> Result<(), Sc
             }
             if name.chars().count() > 256 {
                 return Err(ScimError::invalid_value("userName is longer than 256 characters"));
-            }
-            // A user without `active` is active (Okta and Entra always send it; other clients
-            // may not). Storing it makes the value explicit in every read.
-            if !doc.contains_key("active") {
-                doc.insert("active".to_string(), Value::Bool(true));
             }
         }
         ResourceKind::Group => {

@@ -119,6 +119,7 @@ pub fn apply(
     for op in ops {
         match &op.path {
             None => apply_pathless(kind, id, &mut out, op)?,
+            Some(path) if is_extension_urn(kind, path) => apply_extension_path(kind, &mut out, op, path)?,
             Some(path) => {
                 let parsed =
                     filter::parse_path(path).map_err(|e| ScimError::invalid_path(format!("path \"{path}\": {e}")))?;
@@ -156,22 +157,59 @@ fn apply_pathless(kind: ResourceKind, id: &str, out: &mut PatchOutcome, op: &Pat
         if key.eq_ignore_ascii_case("schemas") || key.eq_ignore_ascii_case("meta") {
             continue;
         }
-        if let Some(ext) = kind.schema_by_urn(key) {
-            if !std::ptr::eq(ext, kind.core()) {
-                let Value::Object(inner) = value else {
-                    return Err(ScimError::invalid_value(format!("\"{key}\" must be an object")));
-                };
-                for (k, v) in inner {
-                    let full = format!("{}:{}", ext.id, k);
-                    let parsed =
-                        filter::parse_path(&full).map_err(|e| ScimError::invalid_path(format!("\"{full}\": {e}")))?;
-                    apply_path(kind, out, op.op, &full, &parsed, Some(v.clone()))?;
-                }
-                continue;
-            }
+        if is_extension_urn(kind, key) {
+            apply_extension_object(kind, out, op.op, key, value)?;
+            continue;
         }
         let parsed = filter::parse_path(key).map_err(|e| ScimError::invalid_path(format!("\"{key}\": {e}")))?;
         apply_path(kind, out, op.op, key, &parsed, Some(value.clone()))?;
+    }
+    Ok(())
+}
+
+/// Whether `path` names a whole schema extension (`urn:…:enterprise:2.0:User`), not an
+/// attribute inside one.
+fn is_extension_urn(kind: ResourceKind, path: &str) -> bool {
+    kind.schema_by_urn(path)
+        .is_some_and(|ext| !std::ptr::eq(ext, kind.core()))
+}
+
+/// A PATCH whose path is an extension's URN (scim2-tester, and clients that send the extension
+/// as one complex attribute): remove drops the whole extension; add and replace set each
+/// sub-attribute given, leaving the others as they are (RFC 7644 §3.5.2.1 and §3.5.2.3 on
+/// complex targets).
+fn apply_extension_path(kind: ResourceKind, out: &mut PatchOutcome, op: &PatchOp, urn: &str) -> Result<(), ScimError> {
+    match (op.op, &op.value) {
+        (OpKind::Remove, _) => {
+            if let Some(ext) = kind.schema_by_urn(urn) {
+                out.doc.remove(ext.id);
+            }
+            Ok(())
+        }
+        (_, Some(value)) => apply_extension_object(kind, out, op.op, urn, value),
+        (_, None) => Err(ScimError::invalid_value(format!("{urn}: add and replace need a value"))),
+    }
+}
+
+/// Applies each key of an extension object as its own URN-qualified path.
+fn apply_extension_object(
+    kind: ResourceKind,
+    out: &mut PatchOutcome,
+    op: OpKind,
+    urn: &str,
+    value: &Value,
+) -> Result<(), ScimError> {
+    let ext = kind.schema_by_urn(urn).ok_or_else(ScimError::internal)?;
+    let Value::Object(inner) = value else {
+        return Err(ScimError::invalid_value(format!("\"{urn}\" must be an object")));
+    };
+    for (k, v) in inner {
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let full = format!("{}:{}", ext.id, k);
+        let parsed = filter::parse_path(&full).map_err(|e| ScimError::invalid_path(format!("\"{full}\": {e}")))?;
+        apply_path(kind, out, op, &full, &parsed, Some(v.clone()))?;
     }
     Ok(())
 }

@@ -101,6 +101,20 @@ TEST_REWRITES: list[tuple[str, str, str, str]] = [
         "RFC 7644 §3.5.2: on success the server returns either 200 OK with the entire resource or "
         "204 No Content; the collection accepts only 204",
     ),
+    (
+        "GET",
+        'pm.expect(pm.response.text()).to.include("new User");',
+        'pm.expect(pm.response.text()).to.include(pm.environment.get("id4"));',
+        "\"Patch add user4 to group1\" sends the member as {\"displayName\": \"new User\", \"value\": id4}; "
+        "RFC 7643 §4.2 and §8.7.1 give members only value, $ref, type and display, so the undefined "
+        "`displayName` is not stored; the check that user 4 is now a member looks for its id instead",
+    ),
+    (
+        "GET",
+        'pm.expect(pm.response.text()).to.not.include("new User");',
+        'pm.expect(pm.response.text()).to.not.include(pm.environment.get("id4"));',
+        "the counterpart after \"Patch remove all users\": user 4 (by id) must be gone (RFC 7643 §4.2)",
+    ),
 ]
 
 # (folder, request name, test name, reason): assertions skipped with pm.test.skip.
@@ -206,6 +220,8 @@ def prepare(collection: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 if old in line:
                     exec_lines[i] = line.replace(old, new)
                     hits.append(f"{f} / {item['name']}")
+        if not hits:
+            raise SystemExit(f"test rewrite target not found: {method} {old!r}")
         notes.append(f"rewrote the status check of {len(hits)} {method} requests ({'; '.join(hits)}): {reason}")
 
     for folder, name, test, reason in EXCLUDED_TESTS:

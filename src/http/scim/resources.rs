@@ -242,7 +242,8 @@ async fn create(state: AppState, kind: ResourceKind, tenant: Arc<Tenant>, req: R
     let headers = req.headers().clone();
     let params = Params::parse(req.uri().query())?;
     let body = read_json(req, state.settings.max_body_bytes).await?;
-    let n = model::normalize(kind, &body)?;
+    let mut n = model::normalize(kind, &body)?;
+    model::default_active(kind, &mut n.doc);
     let row = state.store.create(kind, &tenant.name, n.doc, n.members).await?;
     tracing::info!(kind = kind.name(), id = %row.id, "created");
     respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::CREATED).await

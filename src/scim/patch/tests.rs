@@ -318,3 +318,50 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn extension_urn_as_path_adds_replaces_and_removes_the_whole_extension() {
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let out = patch(
+        ResourceKind::User,
+        &user(),
+        ops(json!([{"op": "add", "path": ENT, "value": {"employeeNumber": "42", "manager": {"value": "m-1"}}}])),
+    )
+    .expect("ok");
+    assert_eq!(out.doc[ENT]["employeeNumber"], "42");
+    assert_eq!(out.doc[ENT]["manager"]["value"], "m-1");
+    assert_eq!(out.doc[ENT]["department"], "R&D", "add merges into the extension");
+    let out = patch(
+        ResourceKind::User,
+        &out.doc,
+        ops(json!([{"op": "replace", "path": ENT, "value": {"department": "Ops"}}])),
+    )
+    .expect("ok");
+    assert_eq!(out.doc[ENT]["department"], "Ops");
+    assert_eq!(out.doc[ENT]["employeeNumber"], "42");
+    let out = patch(
+        ResourceKind::User,
+        &out.doc,
+        ops(json!([{"op": "remove", "path": ENT}])),
+    )
+    .expect("ok");
+    assert!(!out.doc.contains_key(ENT));
+    let e = patch(
+        ResourceKind::User,
+        &user(),
+        ops(json!([{"op": "add", "path": ENT, "value": "x"}])),
+    )
+    .err();
+    assert_eq!(e.map(|e| e.scim_type), Some(Some(ScimType::InvalidValue)));
+}
+
+#[test]
+fn removing_active_leaves_it_unassigned() {
+    let out = patch(
+        ResourceKind::User,
+        &user(),
+        ops(json!([{"op": "remove", "path": "active"}])),
+    )
+    .expect("ok");
+    assert!(!out.doc.contains_key("active"));
+}
