@@ -11,14 +11,20 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
-use crate::config::Config;
+use crate::config::{Config, TenantMode};
+use crate::engine::{Engine, TenantPolicy};
 use crate::http::auth::{Tenant, TokenTable};
 use crate::http::{self, AppState, Settings};
 use crate::store::Store;
+use crate::tencent::clock::SharedClock;
+use crate::tencent::{CicClient, Credentials};
 
-/// Tenants' SCIM tokens, read from the environment (or given by `serve --dev` and tests).
+/// Tenants' SCIM tokens and the Identity Center credentials, read from the environment (or
+/// given by `serve --dev` and tests).
 pub struct Secrets {
     pub tenant_tokens: Vec<(String, SecretString)>,
+    /// Required when any tenant is live.
+    pub cic: Option<Credentials>,
 }
 
 impl Secrets {
@@ -38,8 +44,51 @@ impl Secrets {
             }
             tenant_tokens.push((t.name.clone(), SecretString::from(value.trim().to_string())));
         }
-        Ok(Secrets { tenant_tokens })
+        let any_live = config.tenants.iter().any(|t| t.mode == TenantMode::Live);
+        let cic = match Credentials::from_env() {
+            Ok(c) => Some(c),
+            Err(e) if any_live => {
+                return Err(crate::config::ConfigError {
+                    key: "TENCENTCLOUD_SECRET_ID".to_string(),
+                    reason: format!("{e}; live tenants need Identity Center credentials (or set mode = \"shadow\")"),
+                });
+            }
+            Err(_) => None,
+        };
+        Ok(Secrets { tenant_tokens, cic })
     }
+}
+
+/// Builds the engine: the Identity Center client from `[cic]` and the credentials, the
+/// tenants' policies from `[[tenants]]`.
+pub fn build_engine(
+    config: &Config,
+    secrets: &Secrets,
+    store: Store,
+    clock: SharedClock,
+) -> anyhow::Result<Arc<Engine>> {
+    let credentials = secrets.cic.clone().unwrap_or_else(|| Credentials::new("", ""));
+    let client = CicClient::new(config.cic.client_config(), credentials)
+        .context("building the Identity Center client")?
+        .with_clock(clock.clone());
+    Ok(Engine::new(
+        store,
+        Arc::new(client),
+        config.tenants.iter().map(TenantPolicy::from),
+        config.engine.clone(),
+        clock,
+    ))
+}
+
+/// Opens the database of `config` and applies pending migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(
+        &config.database.url,
+        config.database.max_connections,
+        config.database.sqlite_synchronous == crate::config::SqliteSync::Full,
+    )
+    .await
+    .with_context(|| format!("opening the database {}", redact_url(&config.database.url)))
 }
 
 /// Runs the daemon until `shutdown` is cancelled, then drains in-flight requests.
@@ -49,14 +98,21 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(
-        &config.database.url,
-        config.database.max_connections,
-        config.database.sqlite_synchronous == crate::config::SqliteSync::Full,
-    )
-    .await
-    .with_context(|| format!("opening the database {}", redact_url(&config.database.url)))?;
+    let store = open_store(&config).await?;
+    let engine = build_engine(&config, &secrets, store.clone(), crate::tencent::clock::system_clock())?;
+    run_with(config, secrets, store, engine, listener, shutdown).await
+}
 
+/// [`run`] with the store and engine already built (`serve --dev` resynchronises the store
+/// with its fresh emulator first; tests inject a clock).
+pub async fn run_with(
+    config: Config,
+    secrets: Secrets,
+    store: Store,
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut tokens = TokenTable::new();
     for t in &config.tenants {
         let token = secrets
@@ -75,6 +131,7 @@ pub async fn run(
     }
     let state = AppState {
         store: store.clone(),
+        engine: engine.clone(),
         tokens: Arc::new(tokens),
         settings: Arc::new(Settings {
             public_url: config.server.public_url.clone(),
@@ -82,6 +139,7 @@ pub async fn run(
             max_page_size: config.scim.max_page_size,
             default_page_size: config.scim.default_page_size,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+            create_wait: Duration::from_millis(config.engine.create_wait_ms),
         }),
     };
     // `/Users/` and `/Users` are the same resource: Microsoft's collection sends the former.
@@ -90,6 +148,7 @@ pub async fn run(
     tracing::info!(%addr, tenants = config.tenants.len(), "serving SCIM at /scim/v2");
 
     let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
+    let worker = tokio::spawn(engine.run(shutdown.clone(), drain));
     let stop = shutdown.clone();
     let server = axum::serve(
         listener,
@@ -105,6 +164,13 @@ pub async fn run(
             seconds = drain.as_secs(),
             "in-flight requests did not finish before the deadline"
         ),
+    }
+    // The engine drains within the same deadline (it started counting at the same signal).
+    if tokio::time::timeout(drain + Duration::from_secs(1), worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the engine did not stop before the deadline");
     }
     store.close().await;
     tracing::info!("stopped");

@@ -26,6 +26,8 @@ pub struct Config {
     #[serde(default)]
     pub cic: CicConfig,
     #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     #[serde(default)]
     pub assignments: Vec<AssignmentConfig>,
@@ -142,6 +144,12 @@ pub struct CicConfig {
     pub region: Option<String>,
     /// Requests per second per action that cic-bridge allows itself (Tencent documents 20/s).
     pub rate_limit_per_action: u32,
+    /// Per-action overrides of `rate_limit_per_action`, e.g. `{ GetTaskStatus = 220 }` (the
+    /// documented limit of the task-status actions, and the default for them).
+    pub action_rate_limits: std::collections::BTreeMap<String, u32>,
+    pub connect_timeout_secs: u64,
+    /// Longest wait for one API answer.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for CicConfig {
@@ -150,6 +158,87 @@ impl Default for CicConfig {
             endpoint: "china".to_string(),
             region: None,
             rate_limit_per_action: 20,
+            action_rate_limits: Default::default(),
+            connect_timeout_secs: 5,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl CicConfig {
+    /// The endpoint as a URL.
+    pub fn endpoint_url(&self) -> &str {
+        match self.endpoint.as_str() {
+            "china" => crate::tencent::client::CHINA_ENDPOINT,
+            "international" => crate::tencent::client::INTERNATIONAL_ENDPOINT,
+            url => url,
+        }
+    }
+
+    pub fn client_config(&self) -> crate::tencent::ClientConfig {
+        let mut limits = crate::tencent::RateLimits {
+            default_per_second: self.rate_limit_per_action,
+            ..Default::default()
+        };
+        for (action, n) in &self.action_rate_limits {
+            limits.per_action.insert(action.clone(), *n);
+        }
+        crate::tencent::ClientConfig {
+            endpoint: self.endpoint_url().to_string(),
+            region: self.region.clone(),
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+            rate_limits: limits,
+            ..Default::default()
+        }
+    }
+}
+
+/// The provisioning engine: workers, retries, waiting creates, the destructive-change fuse.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Operations run concurrently (each still waits for the per-action rate limiter).
+    pub workers: u32,
+    /// How long a claimed operation stays with its worker without renewal; a crashed worker's
+    /// operations run again after this.
+    pub lease_secs: u64,
+    /// First retry delay; each further attempt doubles it (with full jitter) up to the cap.
+    pub retry_base_ms: u64,
+    pub retry_cap_secs: u64,
+    /// After this many attempts an operation ends `failed` with its last error.
+    pub max_attempts: u32,
+    /// An operation still failing this long after it was recorded ends `failed`.
+    pub max_age_secs: u64,
+    /// How long a SCIM create waits for its Identity Center outcome before answering.
+    pub create_wait_ms: u64,
+    /// Parked operations (full quota) are tried again this often.
+    pub park_recheck_secs: u64,
+    /// The fuse trips when deletions and deactivations within `fuse_window_secs` exceed this
+    /// share of a tenant's users (0 disables it)…
+    pub fuse_share: f64,
+    pub fuse_window_secs: u64,
+    /// …and at least this many (small tenants do not trip it on a handful of changes).
+    pub fuse_min: u32,
+    /// Finished operations are kept this long for inspection.
+    pub keep_done_secs: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 16,
+            lease_secs: 60,
+            retry_base_ms: 1000,
+            retry_cap_secs: 300,
+            max_attempts: 12,
+            max_age_secs: 24 * 3600,
+            create_wait_ms: 5000,
+            park_recheck_secs: 600,
+            fuse_share: 0.2,
+            fuse_window_secs: 600,
+            fuse_min: 25,
+            keep_done_secs: 24 * 3600,
         }
     }
 }
@@ -166,6 +255,34 @@ pub struct TenantConfig {
     /// What to do when Identity Center already has a user or group of that name.
     #[serde(default)]
     pub on_conflict: OnConflict,
+    /// What to do when the IdP renames a user (Identity Center user names are immutable).
+    #[serde(default)]
+    pub on_username_change: OnUsernameChange,
+    /// `live` sends operations to Identity Center; `shadow` records them without sending.
+    #[serde(default)]
+    pub mode: TenantMode,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUsernameChange {
+    /// Keep the Identity Center user name and update everything else.
+    #[default]
+    Keep,
+    /// Delete the Identity Center user and create it again under the new name, with its
+    /// memberships.
+    Recreate,
+    /// Refuse the SCIM change with 400 `mutability`.
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantMode {
+    #[default]
+    Live,
+    /// Serve SCIM and record every operation, send nothing to Identity Center.
+    Shadow,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -284,6 +401,45 @@ impl Config {
         }
         if self.cic.rate_limit_per_action == 0 {
             return Err(ConfigError::new("cic.rate_limit_per_action", "must be at least 1"));
+        }
+        for (action, n) in &self.cic.action_rate_limits {
+            if *n == 0 {
+                return Err(ConfigError::new(
+                    format!("cic.action_rate_limits.{action}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if self.cic.request_timeout_secs == 0 || self.cic.connect_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "cic.request_timeout_secs",
+                "timeouts must be at least 1 second",
+            ));
+        }
+        let e = &self.engine;
+        if e.workers == 0 || e.workers > 256 {
+            return Err(ConfigError::new("engine.workers", "must be between 1 and 256"));
+        }
+        if e.lease_secs < 5 {
+            return Err(ConfigError::new("engine.lease_secs", "must be at least 5"));
+        }
+        if e.max_attempts == 0 {
+            return Err(ConfigError::new("engine.max_attempts", "must be at least 1"));
+        }
+        if e.retry_base_ms == 0 || e.retry_cap_secs * 1000 < e.retry_base_ms {
+            return Err(ConfigError::new(
+                "engine.retry_base_ms",
+                "must be at least 1 and at most engine.retry_cap_secs",
+            ));
+        }
+        if !(0.0..=1.0).contains(&e.fuse_share) {
+            return Err(ConfigError::new("engine.fuse_share", "must be between 0 and 1"));
+        }
+        if e.create_wait_ms > 50_000 {
+            return Err(ConfigError::new(
+                "engine.create_wait_ms",
+                "must be at most 50000 (Okta and Entra give up after 60 s)",
+            ));
         }
         if self.tenants.is_empty() {
             return Err(ConfigError::new(

@@ -1,6 +1,6 @@
-//! `serve --dev`: the embedded default. SQLite in a local data directory, one tenant, and a
-//! SCIM token generated on first start and kept in the data directory (mode 0600), so that an
-//! IdP configured once keeps working across restarts.
+//! `serve --dev`: the embedded default. SQLite in a local data directory, one tenant, a SCIM
+//! token generated on first start and kept in the data directory (mode 0600), so that an IdP
+//! configured once keeps working across restarts, and the Identity Center emulator in-process.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -38,10 +38,13 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev> {
         zone_id: DEV_ZONE.to_string(),
         token_env: "CIC_BRIDGE_DEV_TOKEN".to_string(),
         on_conflict: Default::default(),
+        on_username_change: Default::default(),
+        mode: Default::default(),
     }];
     config.validate()?;
     let secrets = Secrets {
         tenant_tokens: vec![(DEV_TENANT.to_string(), SecretString::from(token.clone()))],
+        cic: None,
     };
     Ok(Dev { config, secrets, token })
 }
@@ -78,12 +81,44 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
 }
 
+/// Starts the in-process Identity Center emulator (zone [`DEV_ZONE`], credentials generated
+/// for this run) on `listen`, points `dev.config` and `dev.secrets` at it, and returns its
+/// address. It stops with `shutdown`.
+pub async fn start_emulator(
+    dev: &mut Dev,
+    listen: SocketAddr,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    use crate::emulator::{Emulator, EmulatorConfig, EmulatorCredential};
+    let mut key = [0u8; 16];
+    rand::rng().fill_bytes(&mut key);
+    let secret_id = format!("AKIDdev{}", &hex::encode(key)[..16]);
+    let secret_key = hex::encode(key);
+    let mut config = EmulatorConfig::new(EmulatorCredential::new(secret_id.clone(), secret_key.clone()));
+    config.settings.zone_id = DEV_ZONE.to_string();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the emulator to {listen}"))?;
+    let addr = listener.local_addr()?;
+    let emulator = Emulator::new(config);
+    tokio::spawn(async move {
+        if let Err(e) = emulator.serve(listener, shutdown).await {
+            tracing::error!(error = %e, "the Identity Center emulator stopped");
+        }
+    });
+    dev.config.cic.endpoint = format!("http://{addr}");
+    dev.secrets.cic = Some(crate::tencent::Credentials::new(secret_id, secret_key));
+    Ok(addr)
+}
+
 /// What a newcomer needs to point an IdP (or curl) at the dev daemon. Printed to stdout on
 /// purpose: dev mode exists to be tried by hand.
-pub fn print_banner(addr: SocketAddr, data_dir: &Path, token: &str) {
+pub fn print_banner(addr: SocketAddr, emulator: SocketAddr, data_dir: &Path, token: &str) {
     println!("cic-bridge {} (dev mode)", env!("CARGO_PKG_VERSION"));
     println!("  SCIM base URL: http://{addr}/scim/v2");
     println!("  SCIM token: {token}");
     println!("  data directory: {}", data_dir.display());
+    println!("  Identity Center emulator: http://{emulator} (zone {DEV_ZONE})");
     println!("  try: curl -H 'Authorization: Bearer {token}' http://{addr}/scim/v2/Users");
+    println!("  and: curl http://{emulator}/_emulator/snapshot");
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod emulator;
+pub mod engine;
 pub mod http;
 pub mod scim;
 pub mod shutdown;

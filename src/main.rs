@@ -43,23 +43,37 @@ async fn emulator(args: cic_bridge::emulator::EmulatorArgs) -> anyhow::Result<()
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (config, secrets, banner) = if args.dev {
-        let d = dev::prepare(&args.data_dir, args.listen)?;
-        (d.config, d.secrets, Some(d.token))
-    } else {
-        let path = args.config.context("--config is required without --dev")?;
-        let config = Config::load(&path)?;
-        let secrets = Secrets::from_env(&config)?;
-        (config, secrets, None)
-    };
+    let shutdown = CancellationToken::new();
+    if args.dev {
+        let mut d = dev::prepare(&args.data_dir, args.listen)?;
+        telemetry::init(d.config.log.format, &d.config.log.level);
+        tokio::spawn(cic_bridge::shutdown::on_signal(shutdown.clone()));
+        let emulator = dev::start_emulator(&mut d, args.emulator_listen, shutdown.clone()).await?;
+        let listener = tokio::net::TcpListener::bind(d.config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", d.config.server.listen))?;
+        let store = app::open_store(&d.config).await?;
+        // The emulator starts empty on every run: provision everything stored again.
+        store
+            .resync_tenant(dev::DEV_TENANT, time::OffsetDateTime::now_utc())
+            .await
+            .context("queueing the resync of the dev tenant")?;
+        let engine = app::build_engine(
+            &d.config,
+            &d.secrets,
+            store.clone(),
+            cic_bridge::tencent::clock::system_clock(),
+        )?;
+        dev::print_banner(listener.local_addr()?, emulator, &args.data_dir, &d.token);
+        return app::run_with(d.config, d.secrets, store, engine, listener, shutdown).await;
+    }
+    let path = args.config.context("--config is required without --dev")?;
+    let config = Config::load(&path)?;
+    let secrets = Secrets::from_env(&config)?;
     telemetry::init(config.log.format, &config.log.level);
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
-    if let Some(token) = banner {
-        dev::print_banner(listener.local_addr()?, &args.data_dir, &token);
-    }
-    let shutdown = CancellationToken::new();
     tokio::spawn(cic_bridge::shutdown::on_signal(shutdown.clone()));
     app::run(config, secrets, listener, shutdown).await
 }

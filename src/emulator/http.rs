@@ -19,7 +19,17 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 pub fn router(emulator: Emulator) -> Router {
     // One handler for every method and path: the real endpoint answers everything with an
     // envelope, never with a bare 404/405.
-    Router::new().fallback(handle).with_state(emulator)
+    // `GET /_emulator/snapshot` is the one emulator-only route (like LocalStack's
+    // `/_localstack/...`): the zone's users, groups, memberships, assignments and tasks as JSON,
+    // so a developer can see what the bridge provisioned. The real API has no such path.
+    Router::new()
+        .route("/_emulator/snapshot", axum::routing::get(snapshot))
+        .fallback(handle)
+        .with_state(emulator)
+}
+
+async fn snapshot(State(emulator): State<Emulator>) -> axum::Json<super::Snapshot> {
+    axum::Json(emulator.snapshot())
 }
 
 enum Reply {

@@ -203,7 +203,8 @@ struct Task {
 }
 
 /// Read-only copy of the emulated zone, for tests and the bridge's dev mode.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Snapshot {
     pub zone_id: String,
     pub users: Vec<UserInfo>,

@@ -30,11 +30,14 @@ pub struct Settings {
     pub max_page_size: u32,
     pub default_page_size: u32,
     pub request_timeout: Duration,
+    /// How long a SCIM create waits for its Identity Center outcome.
+    pub create_wait: Duration,
 }
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub engine: Arc<crate::engine::Engine>,
     pub tokens: Arc<TokenTable>,
     pub settings: Arc<Settings>,
 }

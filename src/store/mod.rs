@@ -6,15 +6,21 @@
 //! allows one writer at a time; queueing writers in the pool avoids SQLITE_BUSY on lock
 //! upgrades) and a pool of read connections.
 
+pub mod ops;
 mod sqlite;
+mod sqlite_ops;
+
+use std::time::Duration;
 
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
 use crate::scim::ScimError;
 use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::patch::PatchOutcome;
 use crate::scim::schema::ResourceKind;
 
+pub use ops::{Alarm, CicLink, Finish, Op, OpError, OpKind, OpState, OpStatus};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +41,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("stored data is not valid: {0}")]
+    Invalid(String),
 }
 
 /// A stored resource.
@@ -167,7 +175,7 @@ impl Store {
         tenant: &str,
         doc: Map<String, Value>,
         members: Option<Vec<String>>,
-    ) -> Result<Row, StoreError> {
+    ) -> Result<(Row, i64), StoreError> {
         match self {
             Store::Sqlite(s) => s.create(kind, tenant, doc, members).await,
         }
@@ -228,6 +236,51 @@ impl Store {
             Store::Sqlite(s) => s.close().await,
         }
     }
+}
+
+/// The engine's functions (see `ops.rs`), delegated to the backend.
+macro_rules! delegate {
+    ($( $(#[$m:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$m])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    match self {
+                        Store::Sqlite(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    /// Claims due operations of `tenants` (see `SqliteStore::claim`).
+    fn claim(&self, owner: &str, tenants: &[String], now: OffsetDateTime, lease: Duration, limit: i64) -> Vec<Op>;
+    fn renew_lease(&self, id: i64, owner: &str, until: OffsetDateTime) -> bool;
+    fn finish(&self, id: i64, owner: &str, finish: &Finish, now: OffsetDateTime) -> bool;
+    fn try_mark_destructive(&self, id: i64, tenant: &str, since: OffsetDateTime, limit: i64, now: OffsetDateTime) -> bool;
+    fn destructive_count(&self, tenant: &str, since: OffsetDateTime) -> i64;
+    fn reap_expired(&self, now: OffsetDateTime) -> u64;
+    fn release_claims(&self, owner: &str) -> u64;
+    fn op_status(&self, id: i64) -> Option<OpStatus>;
+    fn list_ops(&self, tenant: Option<&str>, state: Option<&str>, limit: i64) -> Vec<OpStatus>;
+    fn op_counts(&self) -> Vec<(String, String, String, i64)>;
+    fn retry_ops(&self, id: Option<i64>, tenant: Option<&str>, states: &[&str], now: OffsetDateTime) -> u64;
+    fn prune_done(&self, before: OffsetDateTime) -> u64;
+    fn link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Option<CicLink>;
+    fn save_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str, link: &CicLink, now: OffsetDateTime) -> ();
+    fn delete_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> ();
+    fn linked_scim_id(&self, tenant: &str, kind: ResourceKind, cic_id: &str) -> Option<String>;
+    fn links_count(&self, tenant: &str, kind: ResourceKind) -> i64;
+    fn is_member(&self, tenant: &str, group_id: &str, user_id: &str) -> bool;
+    fn resource_count(&self, tenant: &str, kind: ResourceKind) -> i64;
+    fn rollback_create(&self, tenant: &str, kind: ResourceKind, scim_id: &str, now: OffsetDateTime) -> ();
+    fn resync_tenant(&self, tenant: &str, now: OffsetDateTime) -> ();
+    fn raise_alarm(&self, tenant: &str, code: &str, message: &str, now: OffsetDateTime) -> ();
+    fn clear_alarm(&self, tenant: &str, code: &str, now: OffsetDateTime) -> ();
+    fn alarms(&self) -> Vec<Alarm>;
+    fn abandon_parked_create(&self, op_id: i64, tenant: &str, kind: ResourceKind, scim_id: &str, now: OffsetDateTime) -> bool;
 }
 
 /// Current time as stored: RFC 3339 UTC with exactly six fractional digits, so that text order

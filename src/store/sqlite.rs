@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
-use super::{Columns, IfMatch, Link, ListQuery, Replacement, Row, StoreError, now_string};
+use super::{Columns, IfMatch, Link, ListQuery, OpKind, Replacement, Row, StoreError, now_string};
 use crate::scim::ScimError;
 use crate::scim::filter::{self, Dialect, SqlParam};
 use crate::scim::patch::{MemberEdit, PatchOutcome};
@@ -15,8 +15,8 @@ use crate::scim::schema::{self, ResourceKind};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    write: SqlitePool,
-    read: SqlitePool,
+    pub(super) write: SqlitePool,
+    pub(super) read: SqlitePool,
 }
 
 type RowTuple = (String, String, i64, String, String);
@@ -206,25 +206,26 @@ impl SqliteStore {
         tenant: &str,
         doc: Map<String, Value>,
         members: Option<Vec<String>>,
-    ) -> Result<Row, StoreError> {
+    ) -> Result<(Row, i64), StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_string();
         let mut tx = self.write.begin().await?;
         insert_resource(&mut tx, kind, tenant, &id, &doc, &now).await?;
-        enqueue(&mut tx, tenant, op_kind(kind, "create"), &id, None, &Value::Null, &now).await?;
+        let op_id = enqueue(&mut tx, tenant, OpKind::sync(kind), &id, None, &Value::Null, &now).await?;
         if let Some(members) = members {
             if !members.is_empty() {
                 apply_member_edits(&mut tx, tenant, &id, &[MemberEdit::Add(members)], &now).await?;
             }
         }
         tx.commit().await?;
-        Ok(Row {
+        let row = Row {
             id,
             doc,
             version: 1,
             created: now.clone(),
             last_modified: now,
-        })
+        };
+        Ok((row, op_id))
     }
 
     pub async fn replace(
@@ -241,7 +242,7 @@ impl SqliteStore {
         check_precondition(if_match, current.version)?;
         let mut changed = current.doc != new.doc;
         if changed {
-            enqueue(&mut tx, tenant, op_kind(kind, "update"), id, None, &Value::Null, &now).await?;
+            enqueue(&mut tx, tenant, OpKind::sync(kind), id, None, &Value::Null, &now).await?;
         }
         if let Some(members) = new.members {
             changed |= apply_member_edits(&mut tx, tenant, id, &[MemberEdit::Replace(members)], &now).await?;
@@ -269,7 +270,7 @@ impl SqliteStore {
         let outcome = f(&current)?;
         let mut changed = current.doc != outcome.doc;
         if changed {
-            enqueue(&mut tx, tenant, op_kind(kind, "update"), id, None, &Value::Null, &now).await?;
+            enqueue(&mut tx, tenant, OpKind::sync(kind), id, None, &Value::Null, &now).await?;
         }
         if !outcome.member_edits.is_empty() {
             changed |= apply_member_edits(&mut tx, tenant, id, &outcome.member_edits, &now).await?;
@@ -293,7 +294,18 @@ impl SqliteStore {
         // The outbox keeps the name: the row is gone once the engine runs.
         let cols = Columns::of(kind, &current.doc);
         let payload = serde_json::json!({ "name": cols.name });
-        enqueue(&mut tx, tenant, op_kind(kind, "delete"), id, None, &payload, &now).await?;
+        // A queued sync of the resource has nothing left to do.
+        sqlx::query(
+            "UPDATE operations SET state = 'done', result = 'superseded by the delete', finished_at = ?3, updated_at = ?3 \
+             WHERE tenant = ?1 AND resource_key = ?2 AND state = 'pending' AND kind = ?4",
+        )
+        .bind(tenant)
+        .bind(OpKind::sync(kind).key(id, None))
+        .bind(&now)
+        .bind(OpKind::sync(kind).as_str())
+        .execute(&mut *tx)
+        .await?;
+        enqueue(&mut tx, tenant, OpKind::delete(kind), id, None, &payload, &now).await?;
         let sql = format!("DELETE FROM {} WHERE tenant = ?1 AND id = ?2", table(kind));
         sqlx::query(AssertSqlSafe(sql))
             .bind(tenant)
@@ -312,17 +324,6 @@ impl SqliteStore {
         .fetch_all(&self.read)
         .await?;
         Ok(rows)
-    }
-}
-
-fn op_kind(kind: ResourceKind, verb: &'static str) -> &'static str {
-    match (kind, verb) {
-        (ResourceKind::User, "create") => "user.create",
-        (ResourceKind::User, "update") => "user.update",
-        (ResourceKind::User, _) => "user.delete",
-        (ResourceKind::Group, "create") => "group.create",
-        (ResourceKind::Group, "update") => "group.update",
-        (ResourceKind::Group, _) => "group.delete",
     }
 }
 
@@ -468,40 +469,61 @@ async fn write_back(
     })
 }
 
-async fn enqueue(
+/// Records one operation, unless an equivalent one is already queued: operations sync state
+/// read at execution time, so a pending sync of the same resource that is still the latest
+/// operation on it covers this change too (a newer update supersedes an older one). Returns
+/// the id of the operation that will carry the change.
+pub(super) async fn enqueue(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &str,
-    kind: &str,
+    kind: OpKind,
     resource_id: &str,
     related_id: Option<&str>,
     payload: &Value,
     now: &str,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
+    let key = kind.key(resource_id, related_id);
+    if kind.coalesces() {
+        let queued: Option<i64> = sqlx::query_scalar(
+            "SELECT o.id FROM operations o WHERE o.tenant = ?1 AND o.resource_key = ?2 AND o.kind = ?3 AND o.state = 'pending' \
+             AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
+             ORDER BY o.id DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(&key)
+        .bind(kind.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(id) = queued {
+            return Ok(id);
+        }
+    }
     let payload = if payload.is_null() {
         "{}".to_string()
     } else {
         serde_json::to_string(payload)?
     };
-    sqlx::query(
-        "INSERT INTO operations (tenant, kind, resource_id, related_id, payload, next_attempt_at, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO operations (tenant, kind, resource_id, related_id, resource_key, payload, next_attempt_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7) RETURNING id",
     )
     .bind(tenant)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(resource_id)
     .bind(related_id)
+    .bind(&key)
     .bind(payload)
     .bind(now)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    Ok(id)
 }
 
-/// Enqueues one membership operation per user id, in one statement.
+/// Enqueues one membership sync per user id, in one statement, skipping pairs that already
+/// have a pending sync as their latest operation.
 async fn enqueue_members(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &str,
-    kind: &str,
     group_id: &str,
     user_ids: &[String],
     now: &str,
@@ -509,19 +531,21 @@ async fn enqueue_members(
     if user_ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO operations (tenant, kind, resource_id, related_id, payload, next_attempt_at, created_at, updated_at) \
-         SELECT ?1, ?2, ?3, value, '{}', ?5, ?5, ?5 FROM json_each(?4)",
-    )
-    .bind(tenant)
-    .bind(kind)
-    .bind(group_id)
-    .bind(serde_json::to_string(user_ids)?)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(MEMBER_SYNC_INSERT)
+        .bind(tenant)
+        .bind(group_id)
+        .bind(serde_json::to_string(user_ids)?)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
+
+/// `?1` tenant, `?2` group id, `?3` JSON array of user ids, `?4` now.
+pub(super) const MEMBER_SYNC_INSERT: &str = "INSERT INTO operations (tenant, kind, resource_id, related_id, resource_key, payload, next_attempt_at, created_at, updated_at) \
+     SELECT ?1, 'member.sync', ?2, j.value, 'member:' || ?2 || ':' || j.value, '{}', ?4, ?4, ?4 FROM json_each(?3) j \
+     WHERE NOT EXISTS (SELECT 1 FROM operations o WHERE o.tenant = ?1 AND o.resource_key = 'member:' || ?2 || ':' || j.value \
+       AND o.state = 'pending' AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id))";
 
 /// Runs membership edits as bulk statements (a JSON array parameter expanded by `json_each`),
 /// never one round trip per member. Returns whether membership changed.
@@ -538,20 +562,20 @@ async fn apply_member_edits(
             MemberEdit::Add(ids) => {
                 check_members_exist(tx, tenant, ids).await?;
                 let added = insert_members(tx, tenant, group_id, ids).await?;
-                enqueue_members(tx, tenant, "member.add", group_id, &added, now).await?;
+                enqueue_members(tx, tenant, group_id, &added, now).await?;
                 changed |= !added.is_empty();
             }
             MemberEdit::Remove(ids) => {
                 let removed = delete_members(tx, tenant, group_id, ids, false).await?;
-                enqueue_members(tx, tenant, "member.remove", group_id, &removed, now).await?;
+                enqueue_members(tx, tenant, group_id, &removed, now).await?;
                 changed |= !removed.is_empty();
             }
             MemberEdit::Replace(ids) => {
                 check_members_exist(tx, tenant, ids).await?;
                 let removed = delete_members(tx, tenant, group_id, ids, true).await?;
-                enqueue_members(tx, tenant, "member.remove", group_id, &removed, now).await?;
+                enqueue_members(tx, tenant, group_id, &removed, now).await?;
                 let added = insert_members(tx, tenant, group_id, ids).await?;
-                enqueue_members(tx, tenant, "member.add", group_id, &added, now).await?;
+                enqueue_members(tx, tenant, group_id, &added, now).await?;
                 changed |= !removed.is_empty() || !added.is_empty();
             }
             MemberEdit::RemoveWhere(f) => {
@@ -574,7 +598,7 @@ async fn apply_member_edits(
                     .map(|(id, _)| id)
                     .collect();
                 let removed = delete_members(tx, tenant, group_id, &ids, false).await?;
-                enqueue_members(tx, tenant, "member.remove", group_id, &removed, now).await?;
+                enqueue_members(tx, tenant, group_id, &removed, now).await?;
                 changed |= !removed.is_empty();
             }
         }

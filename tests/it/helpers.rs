@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use cic_bridge::app::{self, Secrets};
-use cic_bridge::config::{Config, TenantConfig};
+use cic_bridge::config::{Config, TenantConfig, TenantMode};
 
 pub const TOKEN_A: &str = "tenant-a-token-0123456789";
 pub const TOKEN_B: &str = "tenant-b-token-0123456789";
@@ -42,7 +42,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}).await
 }
 
+/// The SCIM tests run their tenants in `shadow` mode: every operation is recorded, nothing is
+/// sent. Engine tests turn a tenant live and point `[cic]` at an emulator (`engine.rs`).
 pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_with_secrets(tweak, None).await
+}
+
+pub async fn spawn_with_secrets(
+    tweak: impl FnOnce(&mut Config),
+    cic: Option<cic_bridge::tencent::Credentials>,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
     let mut config = Config::default();
@@ -54,12 +63,16 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             zone_id: "z-aaaaaaaaaaaa".into(),
             token_env: "UNUSED_A".into(),
             on_conflict: Default::default(),
+            on_username_change: Default::default(),
+            mode: TenantMode::Shadow,
         },
         TenantConfig {
             name: "b".into(),
             zone_id: "z-bbbbbbbbbbbb".into(),
             token_env: "UNUSED_B".into(),
             on_conflict: Default::default(),
+            on_username_change: Default::default(),
+            mode: TenantMode::Shadow,
         },
     ];
     tweak(&mut config);
@@ -69,6 +82,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             ("a".into(), SecretString::from(TOKEN_A)),
             ("b".into(), SecretString::from(TOKEN_B)),
         ],
+        cic,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -170,7 +184,9 @@ impl TestApp {
     pub async fn outbox(&self) -> Vec<(String, i64)> {
         let pool = sqlx::SqlitePool::connect(&self.db_url).await.expect("open db");
         let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT kind, count(*) FROM operations WHERE tenant = 'a' GROUP BY kind ORDER BY kind")
+            sqlx::query_as(
+                "SELECT kind, count(*) FROM operations WHERE tenant = 'a' AND state = 'pending' GROUP BY kind ORDER BY kind",
+            )
                 .fetch_all(&pool)
                 .await
                 .expect("query");

@@ -196,7 +196,7 @@ async fn bulk_membership_patch_of_5000() {
         .outbox()
         .await
         .into_iter()
-        .find(|(k, _)| k == "member.add")
+        .find(|(k, _)| k == "member.sync")
         .map(|(_, n)| n);
     assert_eq!(adds, Some(5000), "one Identity Center operation per new membership");
 
@@ -208,6 +208,14 @@ async fn bulk_membership_patch_of_5000() {
     let r = app.patch(&path, Value::Array(ops)).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path).await.body["members"], json!([]));
+    // Removing them again is covered by the queued syncs: still one per membership.
+    let syncs = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|(k, _)| k == "member.sync")
+        .map(|(_, n)| n);
+    assert_eq!(syncs, Some(5000), "a queued membership sync covers the later removal");
 }
 
 #[tokio::test]

@@ -310,30 +310,25 @@ async fn writes_record_identity_center_operations_in_the_same_transaction() {
     app.delete(&format!("/Users/{u}")).await;
     app.delete(&format!("/Groups/{g}")).await;
     let ops = app.outbox().await;
-    let expect: Vec<(String, i64)> = [
-        ("group.create", 1),
-        ("group.delete", 1),
-        ("member.add", 1),
-        ("user.create", 1),
-        ("user.delete", 1),
-        ("user.update", 1),
-    ]
-    .iter()
-    .map(|(k, n)| (k.to_string(), *n))
-    .collect();
+    // State-based operations: the title change is carried by the queued user sync, and the
+    // deletes supersede the queued syncs of the user and the group.
+    let expect: Vec<(String, i64)> = [("group.delete", 1), ("member.sync", 1), ("user.delete", 1)]
+        .iter()
+        .map(|(k, n)| (k.to_string(), *n))
+        .collect();
     assert_eq!(ops, expect);
     // A rejected write records nothing.
     let dup = app.post("/Users", json!({"userName": "x"})).await;
     assert_eq!(dup.status, StatusCode::CREATED);
     let again = app.post("/Users", json!({"userName": "X"})).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    let creates = app
+    let syncs = app
         .outbox()
         .await
         .into_iter()
-        .find(|(k, _)| k == "user.create")
+        .find(|(k, _)| k == "user.sync")
         .map(|(_, n)| n);
-    assert_eq!(creates, Some(2));
+    assert_eq!(syncs, Some(1));
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::{base_url, empty, location, read_json, scim_json};
+use crate::config::{OnUsernameChange, TenantMode};
+use crate::engine::mapping;
 use crate::http::AppState;
 use crate::http::auth::Tenant;
 use crate::http::error::ApiError;
@@ -18,7 +20,7 @@ use crate::scim::filter::{self, AttrPath};
 use crate::scim::model::{self, Meta, Projection};
 use crate::scim::patch;
 use crate::scim::schema::{self, ResourceKind};
-use crate::store::{IfMatch, Link, ListQuery, Replacement, Row};
+use crate::store::{IfMatch, Link, ListQuery, OpState, Replacement, Row};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -244,9 +246,132 @@ async fn create(state: AppState, kind: ResourceKind, tenant: Arc<Tenant>, req: R
     let body = read_json(req, state.settings.max_body_bytes).await?;
     let mut n = model::normalize(kind, &body)?;
     model::default_active(kind, &mut n.doc);
-    let row = state.store.create(kind, &tenant.name, n.doc, n.members).await?;
-    tracing::info!(kind = kind.name(), id = %row.id, "created");
+    check_user_name(kind, &n.doc)?;
+    let (row, op_id) = state.store.create(kind, &tenant.name, n.doc, n.members).await?;
+    tracing::info!(kind = kind.name(), id = %row.id, op = op_id, "created");
+    state.engine.notify();
+    if state.engine.is_live(&tenant.name) {
+        if let Some(response) = create_outcome(&state, kind, &tenant, &row, op_id).await? {
+            return Ok(response);
+        }
+    }
     respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::CREATED).await
+}
+
+/// Waits (up to `engine.create_wait_ms`) for the create to reach Identity Center, so the IdP
+/// hears about conflicts and full quotas. `None`: answer 201 (done, or still in progress and
+/// finishing in the background).
+async fn create_outcome(
+    state: &AppState,
+    kind: ResourceKind,
+    tenant: &Tenant,
+    row: &Row,
+    op_id: i64,
+) -> Result<Option<Response>> {
+    let Some(status) = state.engine.wait_for(op_id, state.settings.create_wait).await else {
+        return Ok(None);
+    };
+    let error = format!(
+        "{}{}{}",
+        status
+            .error_code
+            .as_deref()
+            .map(|c| format!("{c}: "))
+            .unwrap_or_default(),
+        status.last_error.as_deref().unwrap_or("refused by Identity Center"),
+        status
+            .error_request_id
+            .as_deref()
+            .map(|r| format!(" (Identity Center RequestId {r})"))
+            .unwrap_or_default()
+    );
+    match status.state {
+        OpState::Failed if state.store.get(kind, &tenant.name, &row.id).await?.is_none() => {
+            // The engine rolled the create back: Identity Center refused the resource.
+            let conflict = status
+                .error_code
+                .as_deref()
+                .is_some_and(|c| c.ends_with("AlreadyExists"));
+            Err(ApiError(if conflict {
+                ScimError::uniqueness(error)
+            } else {
+                ScimError::invalid_value(error)
+            }))
+        }
+        OpState::Parked => {
+            let abandoned = state
+                .store
+                .abandon_parked_create(op_id, &tenant.name, kind, &row.id, state.engine.now())
+                .await?;
+            if !abandoned {
+                return Ok(None);
+            }
+            // 429 with Retry-After: Okta schedules a retry of the job after the delay, and Entra
+            // retries failed exports in later cycles; nothing is kept, so the retry is a fresh
+            // create (README, "Conflicts and quotas").
+            let retry_after = state.engine.config.park_recheck_secs.max(60);
+            let mut resp = crate::http::error::scim_error_response(&ScimError::new(
+                429,
+                None,
+                format!(
+                    "the Identity Center zone {} is full: {error}; retry later",
+                    tenant.zone_id
+                ),
+            ));
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(Some(resp))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Identity Center user names are 1-64 characters of `[0-9A-Za-z+=,.@_-]`: anything else
+/// could never be provisioned, so the IdP hears it now rather than from a failed operation.
+fn check_user_name(kind: ResourceKind, doc: &Map<String, Value>) -> Result<()> {
+    if kind != ResourceKind::User {
+        return Ok(());
+    }
+    let name = doc.get("userName").and_then(Value::as_str).unwrap_or_default();
+    match mapping::user_name_problem(name) {
+        Some(problem) => Err(ApiError(ScimError::invalid_value(problem))),
+        None => Ok(()),
+    }
+}
+
+/// With `on_username_change = "reject"`, a user that exists in Identity Center keeps its
+/// userName (Identity Center user names are immutable).
+async fn rename_allowed(state: &AppState, kind: ResourceKind, tenant: &Tenant, id: &str) -> Result<bool> {
+    if kind != ResourceKind::User {
+        return Ok(true);
+    }
+    let policy = state
+        .engine
+        .tenant(&tenant.name)
+        .map(|t| (t.on_username_change, t.mode));
+    if !matches!(
+        policy,
+        Some((OnUsernameChange::Reject, TenantMode::Live | TenantMode::Shadow))
+    ) {
+        return Ok(true);
+    }
+    Ok(state.store.link(&tenant.name, kind, id).await?.is_none())
+}
+
+fn check_rename(
+    allowed: bool,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> std::result::Result<(), ScimError> {
+    let name = |d: &Map<String, Value>| d.get("userName").and_then(Value::as_str).map(str::to_owned);
+    if !allowed && name(old) != name(new) {
+        return Err(ScimError::mutability(format!(
+            "userName cannot change from {:?}: Identity Center user names are immutable (on_username_change = \"reject\")",
+            name(old).unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 async fn replace(
@@ -260,6 +385,12 @@ async fn replace(
     let params = Params::parse(req.uri().query())?;
     let body = read_json(req, state.settings.max_body_bytes).await?;
     let n = model::normalize(kind, &body)?;
+    check_user_name(kind, &n.doc)?;
+    if !rename_allowed(&state, kind, &tenant, &id).await? {
+        if let Some(current) = state.store.get(kind, &tenant.name, &id).await? {
+            check_rename(false, &current.doc, &n.doc)?;
+        }
+    }
     let row = state
         .store
         .replace(
@@ -273,6 +404,7 @@ async fn replace(
             },
         )
         .await?;
+    state.engine.notify();
     respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::OK).await
 }
 
@@ -288,12 +420,22 @@ async fn patch_one(
     let body = read_json(req, state.settings.max_body_bytes).await?;
     let ops = patch::parse_request(&body)?;
     let rid = id.clone();
+    let rename_ok = rename_allowed(&state, kind, &tenant, &id).await?;
     let row = state
         .store
         .patch(kind, &tenant.name, &id, if_match(&headers).as_ref(), move |current| {
-            patch::apply(kind, &rid, &current.doc, &ops)
+            let outcome = patch::apply(kind, &rid, &current.doc, &ops)?;
+            if kind == ResourceKind::User {
+                let name = outcome.doc.get("userName").and_then(Value::as_str).unwrap_or_default();
+                if let Some(problem) = mapping::user_name_problem(name) {
+                    return Err(ScimError::invalid_value(problem));
+                }
+                check_rename(rename_ok, &current.doc, &outcome.doc)?;
+            }
+            Ok(outcome)
         })
         .await?;
+    state.engine.notify();
     // RFC 7644 §3.5.2 allows 200 with the resource or 204. Microsoft's collection expects 204,
     // Okta accepts both; a client that wants the resource asks with `attributes` or
     // `excludedAttributes`, or with `Prefer: return=representation`.
@@ -328,6 +470,7 @@ async fn delete_one(
             other => ApiError::from(other),
         })?;
     tracing::info!(kind = kind.name(), id = %id, "deleted");
+    state.engine.notify();
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

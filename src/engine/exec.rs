@@ -1,0 +1,760 @@
+//! What each operation kind does in Identity Center.
+//!
+//! Every function is safe to run again from the start: after a crash, a lost answer or a
+//! retry, creates look the object up (by name, recognising our marker in its Description)
+//! before creating, deletes treat "not found" as done, and membership calls treat "already a
+//! member" / "not a member" as done.
+
+use std::time::Duration;
+
+use super::mapping::{self, GroupFields, UserFields};
+use super::{Engine, Failure, TenantPolicy, op_error};
+use crate::config::{OnConflict, OnUsernameChange};
+use crate::scim::schema::ResourceKind;
+use crate::store::{CicLink, Op, OpError, OpKind};
+use crate::tencent::model::{
+    AddUserToGroup, CreateGroup, CreateUser, DeleteGroup, DeleteRoleAssignment, DeleteUser, GroupInfo,
+    ListGroupMembers, ListGroups, ListJoinedGroupsForUser, ListRoleAssignments, ListUsers, ObjectType, PrincipalType,
+    RemoveUserFromGroup, UpdateGroup, UpdateUser, UpdateUserStatus, UserInfo, UserStatus,
+};
+use crate::tencent::{CicError, ErrorClass};
+
+type Outcome = Result<String, Failure>;
+
+/// Which resource an operation creates when it runs without a link (for rolling back a
+/// refused create).
+pub fn created_kind(op: &Op) -> Option<ResourceKind> {
+    match op.kind {
+        OpKind::UserSync => Some(ResourceKind::User),
+        OpKind::GroupSync => Some(ResourceKind::Group),
+        _ => None,
+    }
+}
+
+pub async fn execute(engine: &Engine, op: &Op) -> Outcome {
+    let Some(tenant) = engine.tenant(&op.tenant).cloned() else {
+        return Err(Failure::Refused(OpError {
+            code: None,
+            message: format!("tenant {} is no longer configured", op.tenant),
+            request_id: None,
+        }));
+    };
+    let x = Exec { engine, op, tenant };
+    match op.kind {
+        OpKind::UserSync => x.user_sync().await,
+        OpKind::UserDelete => x.user_delete().await,
+        OpKind::GroupSync => x.group_sync().await,
+        OpKind::GroupDelete => x.group_delete().await,
+        OpKind::MemberSync => x.member_sync().await,
+    }
+}
+
+fn code_is(e: &CicError, code: &str) -> bool {
+    e.code() == Some(code)
+}
+
+struct Exec<'a> {
+    engine: &'a Engine,
+    op: &'a Op,
+    tenant: TenantPolicy,
+}
+
+impl Exec<'_> {
+    fn zone(&self) -> String {
+        self.tenant.zone_id.clone()
+    }
+
+    fn marker(&self) -> String {
+        mapping::marker(&self.tenant.name, &self.op.resource_id)
+    }
+
+    async fn save_link(
+        &self,
+        kind: ResourceKind,
+        cic_id: &str,
+        cic_name: &str,
+        synced: serde_json::Value,
+    ) -> Result<(), Failure> {
+        let link = CicLink {
+            cic_id: cic_id.to_owned(),
+            cic_name: cic_name.to_owned(),
+            synced,
+        };
+        self.engine
+            .store
+            .save_link(&self.tenant.name, kind, &self.op.resource_id, &link, self.engine.now())
+            .await?;
+        Ok(())
+    }
+
+    // ---- users ---------------------------------------------------------------------------
+
+    async fn user_sync(&self) -> Outcome {
+        let store = &self.engine.store;
+        let Some(row) = store
+            .get(ResourceKind::User, &self.tenant.name, &self.op.resource_id)
+            .await?
+        else {
+            return Ok("the user was deleted; nothing to sync".to_owned());
+        };
+        let desired = mapping::user_fields(&row.doc, &self.tenant.name, &self.op.resource_id);
+        match store
+            .link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
+            .await?
+        {
+            None => self.user_create(desired).await,
+            Some(link) => self.user_update(link, desired).await,
+        }
+    }
+
+    async fn user_create(&self, desired: UserFields) -> Outcome {
+        if let Some(problem) = mapping::user_name_problem(&desired.user_name) {
+            return Err(Failure::Refused(OpError {
+                code: Some("InvalidParameter.UsernameFormatError".to_owned()),
+                message: problem,
+                request_id: None,
+            }));
+        }
+        // A previous attempt may have created the user and lost the answer (or crashed).
+        if self.op.attempts > 1 {
+            if let Some(found) = self.find_user(&desired.user_name).await? {
+                if found.description.contains(&self.marker()) {
+                    return self
+                        .adopt_user(found, desired, "found the user an earlier attempt created")
+                        .await;
+                }
+            }
+        }
+        let request = CreateUser {
+            zone_id: self.zone(),
+            user_name: desired.user_name.clone(),
+            first_name: Some(desired.first_name.clone()).filter(|s| !s.is_empty()),
+            last_name: Some(desired.last_name.clone()).filter(|s| !s.is_empty()),
+            display_name: Some(desired.display_name.clone()).filter(|s| !s.is_empty()),
+            description: Some(desired.description.clone()),
+            email: Some(desired.email.clone()).filter(|s| !s.is_empty()),
+            user_status: Some(if desired.enabled {
+                UserStatus::Enabled
+            } else {
+                UserStatus::Disabled
+            }),
+            user_type: Some(ObjectType::Manual),
+            need_reset_password: None,
+        };
+        match self.engine.client.call(&request).await {
+            Ok(answer) => {
+                let info = answer.user_info;
+                self.save_link(
+                    ResourceKind::User,
+                    &info.user_id,
+                    &info.user_name,
+                    serde_json::to_value(&desired).unwrap_or_default(),
+                )
+                .await?;
+                Ok(format!("created {}", info.user_id))
+            }
+            Err(e) if e.class() == ErrorClass::Conflict => self.user_conflict(e, desired).await,
+            Err(e) if code_is(&e, "InvalidParameter.UsernameFormatError") => Err(Failure::Refused(op_error(&e))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `UsernameAlreadyExists` / `EmailAlreadyExists`: ours (after a lost answer) is linked;
+    /// someone else's follows `on_conflict`. Never a retry loop.
+    async fn user_conflict(&self, e: CicError, desired: UserFields) -> Outcome {
+        let found = self.find_user(&desired.user_name).await?;
+        match found {
+            Some(u) if u.description.contains(&self.marker()) => {
+                self.adopt_user(u, desired, "found the user an earlier attempt created")
+                    .await
+            }
+            Some(u) if self.tenant.on_conflict == OnConflict::Adopt => {
+                self.adopt_user(
+                    u,
+                    desired,
+                    "adopted the existing Identity Center user (on_conflict = adopt)",
+                )
+                .await
+            }
+            _ => {
+                let mut error = op_error(&e);
+                error.message = if code_is(&e, "InvalidParameter.EmailAlreadyExists") && found.is_none() {
+                    format!(
+                        "another Identity Center user in zone {} already has the email {:?}: {}",
+                        self.tenant.zone_id, desired.email, error.message
+                    )
+                } else {
+                    format!(
+                        "Identity Center zone {} already has a user named {:?} that cic-bridge did not create (on_conflict = reject): {}",
+                        self.tenant.zone_id, desired.user_name, error.message
+                    )
+                };
+                Err(Failure::Refused(error))
+            }
+        }
+    }
+
+    /// Links an existing Identity Center user and brings it to the desired state.
+    async fn adopt_user(&self, found: UserInfo, desired: UserFields, how: &str) -> Outcome {
+        let current = UserFields {
+            user_name: found.user_name.clone(),
+            first_name: found.first_name.clone(),
+            last_name: found.last_name.clone(),
+            display_name: found.display_name.clone(),
+            email: found.email.clone(),
+            description: found.description.clone(),
+            enabled: found.user_status == UserStatus::Enabled,
+        };
+        let link = CicLink {
+            cic_id: found.user_id.clone(),
+            cic_name: found.user_name.clone(),
+            synced: serde_json::to_value(&current).unwrap_or_default(),
+        };
+        // Save the link first: if the update below fails, the retry updates a linked user.
+        self.save_link(ResourceKind::User, &link.cic_id, &link.cic_name, link.synced.clone())
+            .await?;
+        let result = self.user_update(link, desired).await?;
+        Ok(format!("{how} ({}); {result}", found.user_id))
+    }
+
+    /// ListUsers' Filter is free text over name, email, id and description; the exact
+    /// comparison happens here (case-insensitively: the reference leaves Identity Center's
+    /// rule open, and a case-only twin is the same person for an IdP).
+    async fn find_user(&self, user_name: &str) -> Result<Option<UserInfo>, Failure> {
+        let users = self
+            .engine
+            .client
+            .list_all(&ListUsers {
+                zone_id: self.zone(),
+                filter: Some(user_name.to_owned()),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        Ok(users.into_iter().find(|u| u.user_name.eq_ignore_ascii_case(user_name)))
+    }
+
+    async fn user_update(&self, link: CicLink, mut desired: UserFields) -> Outcome {
+        let synced: UserFields = serde_json::from_value(link.synced.clone()).unwrap_or_default();
+        let mut notes = Vec::new();
+        if desired.user_name != link.cic_name {
+            match self.tenant.on_username_change {
+                OnUsernameChange::Recreate => return self.user_recreate(link, desired).await,
+                // `reject` is enforced by the SCIM handlers before anything is stored; a rename
+                // that got here anyway (the policy changed since) is kept like `keep`.
+                OnUsernameChange::Keep | OnUsernameChange::Reject => {
+                    notes.push(format!(
+                        "userName is now {:?}; Identity Center keeps {:?} (user names are immutable; on_username_change = keep)",
+                        desired.user_name, link.cic_name
+                    ));
+                    desired.user_name = link.cic_name.clone();
+                }
+            }
+        }
+        let changed = |a: &str, b: &str| (a != b).then(|| a.to_owned());
+        let update = UpdateUser {
+            zone_id: self.zone(),
+            user_id: link.cic_id.clone(),
+            new_first_name: changed(&desired.first_name, &synced.first_name),
+            new_last_name: changed(&desired.last_name, &synced.last_name),
+            new_display_name: changed(&desired.display_name, &synced.display_name),
+            new_description: changed(&desired.description, &synced.description),
+            new_email: changed(&desired.email, &synced.email),
+            need_reset_password: None,
+        };
+        let fields_changed = update.new_first_name.is_some()
+            || update.new_last_name.is_some()
+            || update.new_display_name.is_some()
+            || update.new_description.is_some()
+            || update.new_email.is_some();
+        let mut after = synced.clone();
+        after.user_name = link.cic_name.clone();
+        if fields_changed {
+            match self.engine.client.call(&update).await {
+                Ok(_) => {}
+                Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return self.relink_user(desired).await,
+                Err(e) if code_is(&e, "InvalidParameter.EmailAlreadyExists") => {
+                    let mut error = op_error(&e);
+                    error.message = format!(
+                        "cannot change the email to {:?}: another Identity Center user has it: {}",
+                        desired.email, error.message
+                    );
+                    return Err(Failure::Cic(CicError::Api {
+                        action: "UpdateUser",
+                        error: crate::tencent::ApiError {
+                            code: error.code.unwrap_or_default(),
+                            message: error.message,
+                            request_id: error.request_id.unwrap_or_default(),
+                        },
+                    }));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            after.first_name = desired.first_name.clone();
+            after.last_name = desired.last_name.clone();
+            after.display_name = desired.display_name.clone();
+            after.description = desired.description.clone();
+            after.email = desired.email.clone();
+            notes.push("updated attributes".to_owned());
+            // Record progress now: if the status change below fails, the retry does not
+            // repeat the update.
+            self.save_link(
+                ResourceKind::User,
+                &link.cic_id,
+                &link.cic_name,
+                serde_json::to_value(&after).unwrap_or_default(),
+            )
+            .await?;
+        }
+        if desired.enabled != synced.enabled {
+            if !desired.enabled {
+                self.engine.check_fuse(self.op, ResourceKind::User).await?;
+            }
+            let status = if desired.enabled {
+                UserStatus::Enabled
+            } else {
+                UserStatus::Disabled
+            };
+            match self
+                .engine
+                .client
+                .call(&UpdateUserStatus {
+                    zone_id: self.zone(),
+                    user_id: link.cic_id.clone(),
+                    new_user_status: status,
+                })
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return self.relink_user(desired).await,
+                Err(e) => return Err(e.into()),
+            }
+            after.enabled = desired.enabled;
+            notes.push(if desired.enabled {
+                "enabled".to_owned()
+            } else {
+                "disabled".to_owned()
+            });
+            self.save_link(
+                ResourceKind::User,
+                &link.cic_id,
+                &link.cic_name,
+                serde_json::to_value(&after).unwrap_or_default(),
+            )
+            .await?;
+        }
+        if notes.is_empty() {
+            notes.push("already in sync".to_owned());
+        }
+        Ok(format!("{}: {}", link.cic_id, notes.join("; ")))
+    }
+
+    /// The linked user is gone from Identity Center (deleted by hand): forget the link and
+    /// create it again, with its memberships.
+    async fn relink_user(&self, desired: UserFields) -> Outcome {
+        self.engine
+            .store
+            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
+            .await?;
+        let result = Box::pin(self.user_create(desired)).await?;
+        Ok(format!("the linked Identity Center user no longer existed; {result}"))
+    }
+
+    /// `on_username_change = recreate`: the old user goes (memberships first), a new one
+    /// comes under the new name, and saving its link queues its memberships again.
+    async fn user_recreate(&self, link: CicLink, desired: UserFields) -> Outcome {
+        self.delete_cic_user(&link.cic_id).await?;
+        self.engine
+            .store
+            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
+            .await?;
+        let result = Box::pin(self.user_create(desired)).await?;
+        Ok(format!(
+            "userName changed from {:?}: deleted {} and recreated (on_username_change = recreate); {result}",
+            link.cic_name, link.cic_id
+        ))
+    }
+
+    async fn user_delete(&self) -> Outcome {
+        let store = &self.engine.store;
+        let cic_id = match store
+            .link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
+            .await?
+        {
+            Some(link) => link.cic_id,
+            None => {
+                // A create may have happened before a crash without its link being saved.
+                let name = self.op.payload.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+                match self.find_user(name).await? {
+                    Some(u) if u.description.contains(&self.marker()) => u.user_id,
+                    _ => return Ok("the user never reached Identity Center; nothing to delete".to_owned()),
+                }
+            }
+        };
+        self.engine.check_fuse(self.op, ResourceKind::User).await?;
+        let removed = self.delete_cic_user(&cic_id).await?;
+        store
+            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
+            .await?;
+        Ok(format!("deleted {cic_id} after removing it from {removed} groups"))
+    }
+
+    /// The documented delete sequence: memberships, then user-level role assignments, then
+    /// DeleteUser. Returns the number of memberships removed.
+    async fn delete_cic_user(&self, cic_id: &str) -> Result<usize, Failure> {
+        let client = &self.engine.client;
+        let joined = match client
+            .list_all(&ListJoinedGroupsForUser {
+                zone_id: self.zone(),
+                user_id: cic_id.to_owned(),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(j) => j,
+            Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        for g in &joined {
+            self.remove_member(&g.group_id, cic_id).await?;
+        }
+        match client
+            .call(&DeleteUser {
+                zone_id: self.zone(),
+                user_id: cic_id.to_owned(),
+            })
+            .await
+        {
+            Ok(_) => Ok(joined.len()),
+            Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => Ok(joined.len()),
+            Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationExist") => {
+                self.delete_assignments(PrincipalType::User, cic_id).await?;
+                Err(Failure::Cic(e))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the principal's role assignments (asynchronous tasks); the caller retries its
+    /// delete afterwards.
+    async fn delete_assignments(&self, principal_type: PrincipalType, principal_id: &str) -> Result<(), Failure> {
+        let assignments = self
+            .engine
+            .client
+            .list_all(&ListRoleAssignments {
+                zone_id: self.zone(),
+                principal_type: Some(principal_type),
+                principal_id: Some(principal_id.to_owned()),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        for a in assignments {
+            let r = self
+                .engine
+                .client
+                .call(&DeleteRoleAssignment {
+                    zone_id: self.zone(),
+                    role_configuration_id: a.role_configuration_id.clone(),
+                    target_type: a.target_type,
+                    target_uin: a.target_uin,
+                    principal_type,
+                    principal_id: principal_id.to_owned(),
+                    deprovision_strategy: None,
+                })
+                .await;
+            match r {
+                Ok(_) => {}
+                Err(e) if e.class() == ErrorClass::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    // ---- groups --------------------------------------------------------------------------
+
+    async fn group_sync(&self) -> Outcome {
+        let store = &self.engine.store;
+        let Some(row) = store
+            .get(ResourceKind::Group, &self.tenant.name, &self.op.resource_id)
+            .await?
+        else {
+            return Ok("the group was deleted; nothing to sync".to_owned());
+        };
+        let display = row.doc.get("displayName").and_then(|v| v.as_str()).unwrap_or_default();
+        let desired = mapping::group_fields(display, &self.tenant.name, &self.op.resource_id);
+        match store
+            .link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
+            .await?
+        {
+            None => self.group_create(desired).await,
+            Some(link) => self.group_update(link, desired).await,
+        }
+    }
+
+    async fn find_group(&self, name: &str) -> Result<Option<GroupInfo>, Failure> {
+        let groups = self
+            .engine
+            .client
+            .list_all(&ListGroups {
+                zone_id: self.zone(),
+                filter: Some(format!("GroupName eq {name}")),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        Ok(groups.into_iter().find(|g| g.group_name.eq_ignore_ascii_case(name)))
+    }
+
+    async fn group_create(&self, desired: GroupFields) -> Outcome {
+        if self.op.attempts > 1 {
+            if let Some(found) = self.find_group(&desired.group_name).await? {
+                if found.description.contains(&self.marker()) {
+                    return self
+                        .adopt_group(found, desired, "found the group an earlier attempt created")
+                        .await;
+                }
+            }
+        }
+        let r = self
+            .engine
+            .client
+            .call(&CreateGroup {
+                zone_id: self.zone(),
+                group_name: desired.group_name.clone(),
+                description: Some(desired.description.clone()),
+                group_type: Some(ObjectType::Manual),
+            })
+            .await;
+        match r {
+            Ok(answer) => {
+                let Some(info) = answer.group_info else {
+                    // The answer may omit GroupInfo (reference: "may be absent"): find it.
+                    return match self.find_group(&desired.group_name).await? {
+                        Some(found) => self.adopt_group(found, desired, "created").await,
+                        None => Err(Failure::Wait(
+                            Duration::from_secs(1),
+                            "created group not listed yet".to_owned(),
+                        )),
+                    };
+                };
+                self.save_link(
+                    ResourceKind::Group,
+                    &info.group_id,
+                    &info.group_name,
+                    serde_json::to_value(&desired).unwrap_or_default(),
+                )
+                .await?;
+                Ok(format!("created {} as {:?}", info.group_id, info.group_name))
+            }
+            Err(e) if code_is(&e, "InvalidParameter.GroupNameAlreadyExists") => {
+                match self.find_group(&desired.group_name).await? {
+                    Some(g) if g.description.contains(&self.marker()) => {
+                        self.adopt_group(g, desired, "found the group an earlier attempt created")
+                            .await
+                    }
+                    Some(g) if self.tenant.on_conflict == OnConflict::Adopt => {
+                        self.adopt_group(
+                            g,
+                            desired,
+                            "adopted the existing Identity Center group (on_conflict = adopt)",
+                        )
+                        .await
+                    }
+                    _ => {
+                        let mut error = op_error(&e);
+                        error.message = format!(
+                            "Identity Center zone {} already has a group named {:?} that cic-bridge did not create (on_conflict = reject): {}",
+                            self.tenant.zone_id, desired.group_name, error.message
+                        );
+                        Err(Failure::Refused(error))
+                    }
+                }
+            }
+            Err(e) if code_is(&e, "InvalidParameter.GroupNameFormatError") => Err(Failure::Refused(op_error(&e))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn adopt_group(&self, found: GroupInfo, desired: GroupFields, how: &str) -> Outcome {
+        let current = GroupFields {
+            group_name: found.group_name.clone(),
+            description: found.description.clone(),
+        };
+        let link = CicLink {
+            cic_id: found.group_id.clone(),
+            cic_name: found.group_name.clone(),
+            synced: serde_json::to_value(&current).unwrap_or_default(),
+        };
+        self.save_link(ResourceKind::Group, &link.cic_id, &link.cic_name, link.synced.clone())
+            .await?;
+        let result = self.group_update(link, desired).await?;
+        Ok(format!("{how} ({}); {result}", found.group_id))
+    }
+
+    async fn group_update(&self, link: CicLink, desired: GroupFields) -> Outcome {
+        let synced: GroupFields = serde_json::from_value(link.synced.clone()).unwrap_or_default();
+        let new_name = (desired.group_name != link.cic_name).then(|| desired.group_name.clone());
+        let new_description = (desired.description != synced.description).then(|| desired.description.clone());
+        if new_name.is_none() && new_description.is_none() {
+            return Ok(format!("{}: already in sync", link.cic_id));
+        }
+        let r = self
+            .engine
+            .client
+            .call(&UpdateGroup {
+                zone_id: self.zone(),
+                group_id: link.cic_id.clone(),
+                new_group_name: new_name.clone(),
+                new_description,
+            })
+            .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
+                self.engine
+                    .store
+                    .delete_link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
+                    .await?;
+                let result = Box::pin(self.group_create(desired)).await?;
+                return Ok(format!("the linked Identity Center group no longer existed; {result}"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.save_link(
+            ResourceKind::Group,
+            &link.cic_id,
+            &desired.group_name,
+            serde_json::to_value(&desired).unwrap_or_default(),
+        )
+        .await?;
+        Ok(match new_name {
+            Some(n) => format!("{}: renamed from {:?} to {n:?}", link.cic_id, link.cic_name),
+            None => format!("{}: description updated", link.cic_id),
+        })
+    }
+
+    async fn group_delete(&self) -> Outcome {
+        let store = &self.engine.store;
+        let cic_id = match store
+            .link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
+            .await?
+        {
+            Some(link) => link.cic_id,
+            None => {
+                let name = self.op.payload.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+                match self.find_group(&mapping::group_name(name)).await? {
+                    Some(g) if g.description.contains(&self.marker()) => g.group_id,
+                    _ => return Ok("the group never reached Identity Center; nothing to delete".to_owned()),
+                }
+            }
+        };
+        self.engine.check_fuse(self.op, ResourceKind::Group).await?;
+        let client = &self.engine.client;
+        let members = match client
+            .list_all(&ListGroupMembers {
+                zone_id: self.zone(),
+                group_id: cic_id.clone(),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(m) => m,
+            Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
+                store
+                    .delete_link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
+                    .await?;
+                return Ok(format!("{cic_id} was already gone"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for m in &members {
+            self.remove_member(&cic_id, &m.user_id).await?;
+        }
+        match client
+            .call(&DeleteGroup {
+                zone_id: self.zone(),
+                group_id: cic_id.clone(),
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {}
+            Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationExist") => {
+                self.delete_assignments(PrincipalType::Group, &cic_id).await?;
+                return Err(Failure::Cic(e));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        store
+            .delete_link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
+            .await?;
+        Ok(format!("deleted {cic_id} after removing {} members", members.len()))
+    }
+
+    // ---- memberships ---------------------------------------------------------------------
+
+    async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<(), Failure> {
+        let r = self
+            .engine
+            .client
+            .call(&RemoveUserFromGroup {
+                zone_id: self.zone(),
+                group_id: group_id.to_owned(),
+                user_id: user_id.to_owned(),
+            })
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e)
+                if code_is(&e, "InvalidParameter.GroupUserNotExist")
+                    || code_is(&e, "InvalidParameter.GroupNotExist")
+                    || code_is(&e, "ResourceNotFound.UserNotExist") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn member_sync(&self) -> Outcome {
+        let store = &self.engine.store;
+        let tenant = &self.tenant.name;
+        let group_id = &self.op.resource_id;
+        let user_id = self.op.related_id.as_deref().unwrap_or_default();
+        let wanted = store.is_member(tenant, group_id, user_id).await?;
+        let group = store.link(tenant, ResourceKind::Group, group_id).await?;
+        let user = store.link(tenant, ResourceKind::User, user_id).await?;
+        let (Some(group), Some(user)) = (group, user) else {
+            return Ok(if wanted {
+                "waiting: the user or group is not in Identity Center yet; creating it queues this membership again"
+                    .to_owned()
+            } else {
+                "nothing to remove: the user or group is not in Identity Center".to_owned()
+            });
+        };
+        if !wanted {
+            self.remove_member(&group.cic_id, &user.cic_id).await?;
+            return Ok(format!("removed {} from {}", user.cic_id, group.cic_id));
+        }
+        let r = self
+            .engine
+            .client
+            .call(&AddUserToGroup {
+                zone_id: self.zone(),
+                group_id: group.cic_id.clone(),
+                user_id: user.cic_id.clone(),
+            })
+            .await;
+        match r {
+            Ok(_) => Ok(format!("added {} to {}", user.cic_id, group.cic_id)),
+            Err(e) if code_is(&e, "InvalidParameter.GroupUserAlreadyExists") => {
+                Ok(format!("{} was already in {}", user.cic_id, group.cic_id))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

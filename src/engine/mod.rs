@@ -1,0 +1,500 @@
+//! The provisioning engine: workers that drain the outbox into Identity Center.
+//!
+//! One loop claims due operations (with a lease that expires, so a crashed worker's claims
+//! come back), runs each in its own task behind a semaphore of `engine.workers` permits, and
+//! records the outcome in the operation's row. Every Identity Center call goes through the
+//! client's per-action rate limiter. Operations are state-based (see `store::OpKind`), which
+//! makes a re-run after a crash or a lost answer safe: creates look the object up first.
+
+pub mod exec;
+pub mod mapping;
+pub mod schedule;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+use time::OffsetDateTime;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::config::{EngineConfig, OnConflict, OnUsernameChange, TenantConfig, TenantMode};
+use crate::store::{Finish, Op, OpError, OpKind, OpState, OpStatus, Store, StoreError};
+use crate::tencent::clock::SharedClock;
+use crate::tencent::{CicClient, CicError, ErrorClass};
+use schedule::Backoff;
+
+/// A tenant as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct TenantPolicy {
+    pub name: String,
+    pub zone_id: String,
+    pub on_conflict: OnConflict,
+    pub on_username_change: OnUsernameChange,
+    pub mode: TenantMode,
+}
+
+impl From<&TenantConfig> for TenantPolicy {
+    fn from(t: &TenantConfig) -> Self {
+        TenantPolicy {
+            name: t.name.clone(),
+            zone_id: t.zone_id.clone(),
+            on_conflict: t.on_conflict,
+            on_username_change: t.on_username_change,
+            mode: t.mode,
+        }
+    }
+}
+
+/// Why an attempt did not succeed, before it becomes a [`Finish`].
+#[derive(Debug)]
+pub enum Failure {
+    Cic(CicError),
+    Store(StoreError),
+    /// Identity Center refused the resource itself (a conflict under `reject`, an invalid
+    /// name); the SCIM create is rolled back.
+    Refused(OpError),
+    /// Another operation must happen first; try again after the delay without counting an
+    /// attempt as failed.
+    Wait(Duration, String),
+    /// The destructive-change fuse holds this operation.
+    Hold(String),
+}
+
+impl From<CicError> for Failure {
+    fn from(e: CicError) -> Self {
+        Failure::Cic(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+pub fn op_error(e: &CicError) -> OpError {
+    match e.api() {
+        Some(api) => OpError {
+            code: Some(api.code.clone()),
+            message: api.message.clone(),
+            request_id: Some(api.request_id.clone()),
+        },
+        None => OpError {
+            code: None,
+            message: e.to_string(),
+            request_id: None,
+        },
+    }
+}
+
+/// Shared by the worker loop, the SCIM handlers (which wake it and wait for creates) and the
+/// admin surface.
+pub struct Engine {
+    pub(crate) store: Store,
+    pub(crate) client: Arc<CicClient>,
+    pub(crate) tenants: HashMap<String, TenantPolicy>,
+    pub(crate) config: EngineConfig,
+    pub(crate) clock: SharedClock,
+    /// This process's lease owner id.
+    owner: String,
+    wake: Notify,
+    completed: Notify,
+    quota_alarm: AtomicBool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        client: Arc<CicClient>,
+        tenants: impl IntoIterator<Item = TenantPolicy>,
+        config: EngineConfig,
+        clock: SharedClock,
+    ) -> Arc<Engine> {
+        Arc::new(Engine {
+            store,
+            client,
+            tenants: tenants.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            config,
+            clock,
+            owner: format!("worker-{}", uuid::Uuid::new_v4()),
+            wake: Notify::new(),
+            completed: Notify::new(),
+            quota_alarm: AtomicBool::new(true),
+        })
+    }
+
+    pub fn tenant(&self, name: &str) -> Option<&TenantPolicy> {
+        self.tenants.get(name)
+    }
+
+    pub fn is_live(&self, tenant: &str) -> bool {
+        self.tenant(tenant).is_some_and(|t| t.mode == TenantMode::Live)
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// New work was recorded: claim it now instead of at the next poll.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until operation `id` settles (done, failed, parked, held) or `timeout` passes;
+    /// returns its last known status. The SCIM create handlers use it so that conflicts and
+    /// quota errors reach the IdP. Polls the row as well as listening for completions, so a
+    /// worker in another replica is seen too.
+    pub async fn wait_for(&self, id: i64, timeout: Duration) -> Option<OpStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.completed.notified();
+            let status = self.store.op_status(id).await.ok().flatten();
+            match &status {
+                Some(s) if s.state.is_settled() => return status,
+                None => return None,
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return status;
+            }
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(100)),
+                notified,
+            )
+            .await;
+        }
+    }
+
+    fn live_tenants(&self) -> Vec<String> {
+        let mut t: Vec<String> = self
+            .tenants
+            .values()
+            .filter(|t| t.mode == TenantMode::Live)
+            .map(|t| t.name.clone())
+            .collect();
+        t.sort();
+        t
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_millis(self.config.retry_base_ms),
+            cap: Duration::from_secs(self.config.retry_cap_secs),
+        }
+    }
+
+    /// Runs the worker loop until `shutdown` fires; then lets running operations finish for
+    /// up to `drain`, and hands back the claims of those that did not.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken, drain: Duration) {
+        let tenants = self.live_tenants();
+        if tenants.is_empty() {
+            tracing::info!("no live tenant: the engine sends nothing to Identity Center");
+            shutdown.cancelled().await;
+            return;
+        }
+        let permits = Arc::new(Semaphore::new(self.config.workers as usize));
+        let tracker = TaskTracker::new();
+        let lease = Duration::from_secs(self.config.lease_secs);
+        let mut last_housekeeping = tokio::time::Instant::now() - Duration::from_secs(3600);
+        tracing::info!(workers = self.config.workers, owner = %self.owner, ?tenants, "provisioning engine started");
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if last_housekeeping.elapsed() >= Duration::from_secs(1) {
+                last_housekeeping = tokio::time::Instant::now();
+                self.housekeeping().await;
+            }
+            let free = permits.available_permits();
+            let mut claimed = 0;
+            if free > 0 {
+                match self
+                    .store
+                    .claim(&self.owner, &tenants, self.now(), lease, free as i64)
+                    .await
+                {
+                    Ok(ops) => {
+                        claimed = ops.len();
+                        for op in ops {
+                            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                                // Cannot happen (we claimed at most `free`); hand it back.
+                                let _ = self.store.release_claims(&self.owner).await;
+                                break;
+                            };
+                            let engine = self.clone();
+                            tracker.spawn(async move {
+                                engine.run_op(op, lease).await;
+                                drop(permit);
+                                engine.wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming operations failed");
+                    }
+                }
+            }
+            if claimed == 0 || permits.available_permits() == 0 {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.wake.notified() => {},
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {},
+                }
+            }
+        }
+        tracker.close();
+        if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+            tracing::warn!("operations still running at the shutdown deadline; handing their claims back");
+        }
+        match self.store.release_claims(&self.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(operations = n, "handed back claims"),
+            Err(e) => tracing::error!(error = %e, "handing back claims failed; they return when their lease expires"),
+        }
+        tracing::info!("provisioning engine stopped");
+    }
+
+    async fn housekeeping(&self) {
+        let now = self.now();
+        match self.store.reap_expired(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(operations = n, "leases expired; their operations run again"),
+            Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),
+        }
+        let keep = time::Duration::seconds(i64::try_from(self.config.keep_done_secs).unwrap_or(i64::MAX / 2));
+        if let Err(e) = self.store.prune_done(now - keep).await {
+            tracing::warn!(error = %e, "pruning finished operations failed");
+        }
+    }
+
+    /// Runs one claimed operation with its lease renewed in the background, and records the
+    /// outcome.
+    async fn run_op(self: &Arc<Self>, op: Op, lease: Duration) {
+        let span = tracing::info_span!(
+            "op",
+            job = op.id,
+            kind = op.kind.as_str(),
+            attempt = op.attempts,
+            tenant = %op.tenant,
+            resource = %op.resource_id
+        );
+        async {
+            let renew = {
+                let engine = self.clone();
+                let id = op.id;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(lease / 3).await;
+                        let until = engine.now() + lease;
+                        match engine.store.renew_lease(id, &engine.owner, until).await {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(e) => tracing::warn!(error = %e, "renewing the lease failed"),
+                        }
+                    }
+                })
+            };
+            let started = std::time::Instant::now();
+            let outcome = exec::execute(self, &op).await;
+            renew.abort();
+            let finish = self.finish_for(&op, outcome).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match &finish {
+                Finish::Done { result } => tracing::info!(elapsed_ms, result = %result, "done"),
+                Finish::Retry { at, error } => tracing::warn!(
+                    elapsed_ms, code = ?error.code, request_id = ?error.request_id, error = %error.message, retry_at = %at, "will retry"
+                ),
+                Finish::Defer { note, .. } => tracing::debug!(note = %note, "deferred"),
+                Finish::Failed { error } => tracing::error!(
+                    elapsed_ms, code = ?error.code, request_id = ?error.request_id, error = %error.message, "failed"
+                ),
+                Finish::Parked { error, .. } => tracing::error!(
+                    code = ?error.code, request_id = ?error.request_id, error = %error.message, "parked: quota full"
+                ),
+                Finish::Held { note } => tracing::warn!(note = %note, "held by the destructive-change fuse"),
+            }
+            match self.store.finish(op.id, &self.owner, &finish, self.now()).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("lease lost before the outcome was recorded; another worker runs it again"),
+                Err(e) => tracing::error!(error = %e, "recording the outcome failed; the operation runs again when its lease expires"),
+            }
+            self.completed.notify_waiters();
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Turns an attempt's outcome into what the row records: the retry schedule, attempt and
+    /// age limits, parking on quotas, alarms.
+    async fn finish_for(&self, op: &Op, outcome: Result<String, Failure>) -> Finish {
+        let now = self.now();
+        let failure = match outcome {
+            Ok(result) => {
+                self.clear_quota_alarms(op).await;
+                return Finish::Done { result };
+            }
+            Err(f) => f,
+        };
+        let exhausted = |error: OpError| {
+            let age = now - parse_ts(&op.created_at).unwrap_or(now);
+            let too_old = age.whole_seconds() >= i64::try_from(self.config.max_age_secs).unwrap_or(i64::MAX);
+            if op.attempts >= i64::from(self.config.max_attempts) || too_old {
+                let mut error = error;
+                error.message = format!("{} (gave up after {} attempts)", error.message, op.attempts);
+                Finish::Failed { error }
+            } else {
+                let delay = self.backoff().delay(op.attempts, rand::rng().random::<f64>());
+                Finish::Retry { at: now + delay, error }
+            }
+        };
+        match failure {
+            Failure::Wait(delay, note) => Finish::Defer { at: now + delay, note },
+            Failure::Hold(note) => {
+                let _ = self
+                    .store
+                    .raise_alarm(
+                        &op.tenant,
+                        "fuse",
+                        &format!("destructive-change fuse tripped: {note}"),
+                        now,
+                    )
+                    .await;
+                Finish::Held { note }
+            }
+            Failure::Store(e) => exhausted(OpError {
+                code: None,
+                message: format!("database: {e}"),
+                request_id: None,
+            }),
+            Failure::Refused(error) => {
+                if let Some(kind) = exec::created_kind(op) {
+                    if let Err(e) = self.store.rollback_create(&op.tenant, kind, &op.resource_id, now).await {
+                        tracing::error!(error = %e, "rolling back the refused create failed");
+                    }
+                }
+                Finish::Failed { error }
+            }
+            Failure::Cic(e) => {
+                let error = op_error(&e);
+                match e.class() {
+                    ErrorClass::Retryable | ErrorClass::Dependency => exhausted(error),
+                    ErrorClass::Quota => {
+                        self.quota_alarm.store(true, Ordering::Relaxed);
+                        let code = error.code.clone().unwrap_or_default();
+                        let zone = self.tenant(&op.tenant).map(|t| t.zone_id.as_str()).unwrap_or_default();
+                        let _ = self
+                            .store
+                            .raise_alarm(
+                                &op.tenant,
+                                &format!("quota:{code}"),
+                                &format!("Identity Center zone {zone} is at a quota: {code}: {}", error.message),
+                                now,
+                            )
+                            .await;
+                        let recheck = Duration::from_secs(self.config.park_recheck_secs);
+                        Finish::Parked {
+                            at: now + recheck,
+                            error,
+                        }
+                    }
+                    ErrorClass::Auth => {
+                        let _ = self
+                            .store
+                            .raise_alarm(
+                                &op.tenant,
+                                "auth",
+                                &format!("Identity Center refused the credentials: {e}"),
+                                now,
+                            )
+                            .await;
+                        Finish::Failed { error }
+                    }
+                    ErrorClass::Conflict | ErrorClass::NotFound | ErrorClass::Invalid | ErrorClass::Definitive => {
+                        Finish::Failed { error }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A create that succeeds shows capacity is back: clear the quota alarm and resume the
+    /// operations parked on it.
+    async fn clear_quota_alarms(&self, op: &Op) {
+        if !self.quota_alarm.load(Ordering::Relaxed) {
+            return;
+        }
+        let codes: &[&str] = match op.kind {
+            OpKind::UserSync => &["FailedOperation.UserOverUpperLimit"],
+            OpKind::GroupSync => &["FailedOperation.GroupOverUpperLimit"],
+            OpKind::MemberSync => &[
+                "FailedOperation.GroupUserCountOverUpperLimit",
+                "FailedOperation.UserAddGroupCountOverUpperLimit",
+            ],
+            OpKind::UserDelete | OpKind::GroupDelete => return,
+        };
+        let now = self.now();
+        let Ok(alarms) = self.store.alarms().await else { return };
+        if alarms.iter().all(|a| !a.code.starts_with("quota:")) {
+            self.quota_alarm.store(false, Ordering::Relaxed);
+        }
+        for code in codes {
+            let alarm = format!("quota:{code}");
+            if alarms.iter().any(|a| a.tenant == op.tenant && a.code == alarm) {
+                let _ = self.store.clear_alarm(&op.tenant, &alarm, now).await;
+                match self
+                    .store
+                    .retry_ops(None, Some(&op.tenant), &[OpState::Parked.as_str()], now)
+                    .await
+                {
+                    Ok(n) if n > 0 => tracing::info!(operations = n, "capacity is back: parked operations resume"),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The fuse: a deletion or deactivation beyond the configured share of the tenant's
+    /// objects within the window is held until an admin releases it.
+    pub(crate) async fn check_fuse(&self, op: &Op, kind: crate::scim::schema::ResourceKind) -> Result<(), Failure> {
+        if op.fuse_released || self.config.fuse_share <= 0.0 {
+            return Ok(());
+        }
+        let now = self.now();
+        let window = time::Duration::seconds(i64::try_from(self.config.fuse_window_secs).unwrap_or(i64::MAX / 2));
+        let base = self.store.links_count(&op.tenant, kind).await?;
+        let threshold = ((base as f64) * self.config.fuse_share)
+            .ceil()
+            .max(f64::from(self.config.fuse_min)) as i64;
+        if self
+            .store
+            .try_mark_destructive(op.id, &op.tenant, now - window, threshold, now)
+            .await?
+        {
+            return Ok(());
+        }
+        let recent = self.store.destructive_count(&op.tenant, now - window).await?;
+        Err(Failure::Hold(format!(
+            "{recent} deletions or deactivations in the last {} s reach the limit of {threshold} ({}% of {base}, at least {})",
+            self.config.fuse_window_secs,
+            self.config.fuse_share * 100.0,
+            self.config.fuse_min
+        )))
+    }
+}
+
+fn parse_ts(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}

@@ -1,0 +1,261 @@
+//! The outbox as the engine sees it: operations to claim and finish, links from SCIM resources
+//! to Identity Center objects, and alarms.
+//!
+//! Every function takes `now` from the caller, so lease expiry and retry schedules are tested
+//! with a hand-set clock instead of sleeps.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{StoreError, format_time};
+use crate::scim::schema::ResourceKind;
+
+/// What an operation does. Syncs are state-based: they read the resource as it is when they
+/// run and make Identity Center match it, so a newer change supersedes an older queued one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    UserSync,
+    UserDelete,
+    GroupSync,
+    GroupDelete,
+    /// Makes one (group, user) membership in Identity Center match the store.
+    MemberSync,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 5] = [
+        OpKind::UserSync,
+        OpKind::UserDelete,
+        OpKind::GroupSync,
+        OpKind::GroupDelete,
+        OpKind::MemberSync,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::UserSync => "user.sync",
+            OpKind::UserDelete => "user.delete",
+            OpKind::GroupSync => "group.sync",
+            OpKind::GroupDelete => "group.delete",
+            OpKind::MemberSync => "member.sync",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OpKind> {
+        OpKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn sync(kind: ResourceKind) -> OpKind {
+        match kind {
+            ResourceKind::User => OpKind::UserSync,
+            ResourceKind::Group => OpKind::GroupSync,
+        }
+    }
+
+    pub fn delete(kind: ResourceKind) -> OpKind {
+        match kind {
+            ResourceKind::User => OpKind::UserDelete,
+            ResourceKind::Group => OpKind::GroupDelete,
+        }
+    }
+
+    /// Operations with the same key run one at a time, in the order they were recorded.
+    pub fn key(self, resource_id: &str, related_id: Option<&str>) -> String {
+        match self {
+            OpKind::UserSync | OpKind::UserDelete => format!("user:{resource_id}"),
+            OpKind::GroupSync | OpKind::GroupDelete => format!("group:{resource_id}"),
+            OpKind::MemberSync => format!("member:{resource_id}:{}", related_id.unwrap_or_default()),
+        }
+    }
+
+    /// Whether a queued operation of this kind covers a later one on the same key.
+    pub fn coalesces(self) -> bool {
+        matches!(self, OpKind::UserSync | OpKind::GroupSync | OpKind::MemberSync)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpState {
+    /// Waiting for its `next_attempt_at`.
+    Pending,
+    /// Claimed by a worker whose lease has not expired.
+    Running,
+    Done,
+    /// Ended without effect; `last_error` says why. Not retried unless an admin asks.
+    Failed,
+    /// Stopped on a full quota; retried when an admin asks, or at the next capacity check.
+    Parked,
+    /// Held by the destructive-change fuse until an admin releases it.
+    Held,
+}
+
+impl OpState {
+    pub const ALL: [OpState; 6] = [
+        OpState::Pending,
+        OpState::Running,
+        OpState::Done,
+        OpState::Failed,
+        OpState::Parked,
+        OpState::Held,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpState::Pending => "pending",
+            OpState::Running => "running",
+            OpState::Done => "done",
+            OpState::Failed => "failed",
+            OpState::Parked => "parked",
+            OpState::Held => "held",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OpState> {
+        OpState::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The operation will not run again by itself.
+    pub fn is_settled(self) -> bool {
+        matches!(self, OpState::Done | OpState::Failed | OpState::Parked | OpState::Held)
+    }
+}
+
+/// A claimed operation.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub id: i64,
+    pub tenant: String,
+    pub kind: OpKind,
+    pub resource_id: String,
+    pub related_id: Option<String>,
+    pub payload: Value,
+    /// Including the attempt now starting.
+    pub attempts: i64,
+    pub created_at: String,
+    pub fuse_released: bool,
+}
+
+/// An Identity Center error (or transport failure) kept for the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError {
+    pub code: Option<String>,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum Finish {
+    Done {
+        result: String,
+    },
+    /// Try again at `at` (a retryable failure).
+    Retry {
+        at: OffsetDateTime,
+        error: OpError,
+    },
+    /// Run again at `at` without counting an attempt (waiting for another operation).
+    Defer {
+        at: OffsetDateTime,
+        note: String,
+    },
+    Failed {
+        error: OpError,
+    },
+    /// Quota full: next capacity check at `at`.
+    Parked {
+        at: OffsetDateTime,
+        error: OpError,
+    },
+    Held {
+        note: String,
+    },
+}
+
+/// An operation as the admin and the waiting SCIM handler see it.
+#[derive(Debug, Clone)]
+pub struct OpStatus {
+    pub id: i64,
+    pub tenant: String,
+    pub kind: String,
+    pub resource_id: String,
+    pub related_id: Option<String>,
+    pub state: OpState,
+    pub attempts: i64,
+    pub result: Option<String>,
+    pub last_error: Option<String>,
+    pub error_code: Option<String>,
+    pub error_request_id: Option<String>,
+    pub next_attempt_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The Identity Center object behind a SCIM resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CicLink {
+    pub cic_id: String,
+    pub cic_name: String,
+    /// The last state written to Identity Center.
+    pub synced: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub tenant: String,
+    pub code: String,
+    pub message: String,
+    pub raised_at: String,
+    pub updated_at: String,
+    pub count: i64,
+}
+
+/// `kind` column of `cic_links`.
+pub fn link_kind(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "user",
+        ResourceKind::Group => "group",
+    }
+}
+
+pub(crate) fn ts(t: OffsetDateTime) -> String {
+    format_time(t)
+}
+
+pub(crate) type OpStatusTuple = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+);
+
+pub(crate) const OP_STATUS_COLUMNS: &str = "id, tenant, kind, resource_id, related_id, state, attempts, result, last_error, error_code, error_request_id, next_attempt_at, created_at, updated_at";
+
+pub(crate) fn to_status(t: OpStatusTuple) -> Result<OpStatus, StoreError> {
+    Ok(OpStatus {
+        id: t.0,
+        tenant: t.1,
+        kind: t.2,
+        resource_id: t.3,
+        related_id: t.4,
+        state: OpState::parse(&t.5).ok_or_else(|| StoreError::Invalid(format!("unknown operation state {}", t.5)))?,
+        attempts: t.6,
+        result: t.7,
+        last_error: t.8,
+        error_code: t.9,
+        error_request_id: t.10,
+        next_attempt_at: t.11,
+        created_at: t.12,
+        updated_at: t.13,
+    })
+}

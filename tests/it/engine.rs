@@ -1,0 +1,521 @@
+//! The provisioning engine end to end: the daemon (SCIM over loopback, SQLite) drains its
+//! outbox into the emulator over loopback; the emulator's snapshot is the truth checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_with_secrets};
+use crate::tencent_harness::{SECRET_ID, SECRET_KEY, TestEmulator, create_user, spawn_emulator};
+use cic_bridge::config::{Config, OnConflict, OnUsernameChange, TenantMode};
+use cic_bridge::emulator::{EmulatorConfig, Fault, Snapshot};
+use cic_bridge::tencent::Credentials;
+use cic_bridge::tencent::model::UserStatus;
+
+/// Tenant `a` live against `emu` (its zone), tenant `b` shadow; fast retries for tests.
+pub async fn spawn_live(emu: &TestEmulator, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let url = emu.url.clone();
+    let zone = emu.zone();
+    spawn_with_secrets(
+        move |c| {
+            c.cic.endpoint = url;
+            c.cic.request_timeout_secs = 2;
+            c.cic.connect_timeout_secs = 1;
+            c.engine.retry_base_ms = 20;
+            c.engine.retry_cap_secs = 1;
+            c.engine.max_attempts = 40;
+            c.engine.create_wait_ms = 3000;
+            c.tenants[0].zone_id = zone;
+            c.tenants[0].mode = TenantMode::Live;
+            tweak(c);
+        },
+        Some(Credentials::new(SECRET_ID, SECRET_KEY)),
+    )
+    .await
+}
+
+/// Operations of tenant `a` by state.
+pub async fn op_states(app: &TestApp) -> BTreeMap<String, i64> {
+    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, count(*) FROM operations WHERE tenant = 'a' GROUP BY state")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    rows.into_iter().collect()
+}
+
+/// Waits until tenant `a` has nothing pending or running (bounded).
+pub async fn drain(app: &TestApp, limit: Duration) -> BTreeMap<String, i64> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let states = op_states(app).await;
+        let busy = states.get("pending").copied().unwrap_or(0) + states.get("running").copied().unwrap_or(0);
+        if busy == 0 {
+            return states;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox did not drain: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Group name → sorted user names, from the emulator.
+pub fn memberships(s: &Snapshot) -> BTreeMap<String, BTreeSet<String>> {
+    let users: BTreeMap<&str, &str> = s
+        .users
+        .iter()
+        .map(|u| (u.user_id.as_str(), u.user_name.as_str()))
+        .collect();
+    let groups: BTreeMap<&str, &str> = s
+        .groups
+        .iter()
+        .map(|g| (g.group_id.as_str(), g.group_name.as_str()))
+        .collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for g in groups.values() {
+        out.entry((*g).to_owned()).or_default();
+    }
+    for (g, u) in &s.memberships {
+        out.entry(groups[g.as_str()].to_owned())
+            .or_default()
+            .insert(users[u.as_str()].to_owned());
+    }
+    out
+}
+
+fn user_body(name: &str, given: &str, family: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "displayName": format!("{given} {family}"),
+        "name": {"givenName": given, "familyName": family},
+        "emails": [{"value": format!("{}@mail.example.com", name.replace('@', ".")), "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+#[tokio::test]
+async fn users_groups_and_memberships_reach_identity_center() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let ada = app
+        .post("/Users", user_body("ada@corp.example", "Ada", "Lovelace"))
+        .await;
+    assert_eq!(ada.status, StatusCode::CREATED, "{}", ada.body);
+    let ada = ada.id();
+    let bob = app.create_user("bob@corp.example").await;
+    let eve = app.create_user("eve@corp.example").await;
+    // The create waited for Identity Center: Ada is there with every field mapped.
+    let s = emu.emulator.snapshot();
+    let u = s
+        .users
+        .iter()
+        .find(|u| u.user_name == "ada@corp.example")
+        .expect("ada provisioned");
+    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Ada", "Lovelace"));
+    assert_eq!(u.display_name, "Ada Lovelace");
+    assert_eq!(u.email, "ada.corp.example@mail.example.com");
+    assert_eq!(u.user_status, UserStatus::Enabled);
+    assert!(
+        u.description.contains(&ada),
+        "marker with the SCIM id: {}",
+        u.description
+    );
+
+    let g = app.create_group("Cloud Admins", &[&ada, &bob]).await;
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": eve}]}]),
+    )
+    .await;
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]),
+    )
+    .await;
+    drain(&app, Duration::from_secs(20)).await;
+    let s = emu.emulator.snapshot();
+    let group = s
+        .groups
+        .iter()
+        .find(|g| g.group_name.starts_with("Cloud-Admins-"))
+        .expect("transformed name");
+    assert!(
+        group.description.contains("\"Cloud Admins\""),
+        "original name kept: {}",
+        group.description
+    );
+    let m = memberships(&s);
+    assert_eq!(
+        m[&group.group_name],
+        BTreeSet::from(["ada@corp.example".to_owned(), "eve@corp.example".to_owned()])
+    );
+
+    // Rename, deactivate, update, delete.
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "replace", "path": "displayName", "value": "platform-admins"}]),
+    )
+    .await;
+    app.patch(
+        &format!("/Users/{eve}"),
+        json!([{"op": "replace", "path": "active", "value": "False"}]),
+    )
+    .await;
+    app.patch(
+        &format!("/Users/{ada}"),
+        json!([{"op": "replace", "path": "name.givenName", "value": "Augusta"}]),
+    )
+    .await;
+    assert_eq!(
+        app.delete(&format!("/Users/{bob}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let states = drain(&app, Duration::from_secs(20)).await;
+    assert_eq!(states.get("failed"), None, "{states:?}");
+    let s = emu.emulator.snapshot();
+    assert!(s.groups.iter().any(|g| g.group_name == "platform-admins"));
+    let by_name: BTreeMap<&str, _> = s.users.iter().map(|u| (u.user_name.as_str(), u)).collect();
+    assert_eq!(by_name["eve@corp.example"].user_status, UserStatus::Disabled);
+    assert_eq!(by_name["ada@corp.example"].first_name, "Augusta");
+    assert!(!by_name.contains_key("bob@corp.example"), "deleted in Identity Center");
+
+    // Deleting the group removes its members first, then the group.
+    assert_eq!(app.delete(&format!("/Groups/{g}")).await.status, StatusCode::NO_CONTENT);
+    drain(&app, Duration::from_secs(20)).await;
+    let s = emu.emulator.snapshot();
+    assert!(s.groups.is_empty() && s.memberships.is_empty(), "{s:?}");
+    assert_eq!(s.users.len(), 2);
+}
+
+#[tokio::test]
+async fn conflicts_follow_on_conflict() {
+    let emu = spawn_emulator(|_| {}).await;
+    let client = emu.client();
+    create_user(&client, &emu.zone(), "taken").await;
+
+    // reject: 409 uniqueness, nothing kept, no retry loop.
+    let app = spawn_live(&emu, |_| {}).await;
+    let before = emu.emulator.stats().calls("CreateUser");
+    let r = app.post("/Users", json!({"userName": "taken"})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.body["scimType"], "uniqueness");
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("UsernameAlreadyExists"),
+        "{}",
+        r.body
+    );
+    let found = app.get("/Users?filter=userName%20eq%20%22taken%22").await;
+    assert_eq!(found.body["totalResults"], 0, "the refused create is not kept");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        emu.emulator.stats().calls("CreateUser") - before,
+        1,
+        "one attempt, no retry loop"
+    );
+    drop(app);
+
+    // adopt: linked, updated, not duplicated.
+    let app = spawn_live(&emu, |c| c.tenants[0].on_conflict = OnConflict::Adopt).await;
+    let r = app.post("/Users", user_body("taken", "Tak", "En")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    drain(&app, Duration::from_secs(10)).await;
+    let s = emu.emulator.snapshot();
+    let taken: Vec<_> = s.users.iter().filter(|u| u.user_name == "taken").collect();
+    assert_eq!(taken.len(), 1, "adopted, not duplicated");
+    assert_eq!(taken[0].first_name, "Tak", "the adopted user is updated");
+
+    // Groups the same way, and an email conflict is a clear 409.
+    crate::tencent_harness::create_group(&client, &emu.zone(), "existing").await;
+    let g = app.post("/Groups", json!({"displayName": "existing"})).await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.body);
+    drain(&app, Duration::from_secs(10)).await;
+    assert_eq!(emu.emulator.snapshot().groups.len(), 1);
+    let r = app
+        .post(
+            "/Users",
+            json!({"userName": "other", "emails": [{"value": "taken@mail.example.com", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap_or_default().contains("email"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn full_quota_answers_429_and_parked_operations_resume() {
+    let emu = spawn_emulator(|c| c.settings.user_limit = 2).await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let first = app.create_user("q1@corp.example").await;
+    app.create_user("q2@corp.example").await;
+    let r = app.post("/Users", json!({"userName": "q3@corp.example"})).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.headers.get("retry-after").is_some());
+    let detail = r.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("UserOverUpperLimit") && detail.contains(&emu.zone()),
+        "{detail}"
+    );
+    let found = app.get("/Users?filter=userName%20eq%20%22q3@corp.example%22").await;
+    assert_eq!(found.body["totalResults"], 0, "the IdP retries a fresh create");
+    drop(app);
+
+    // Past the wait deadline the create stays queued: parked, with an alarm, no retry storm.
+    let app = spawn_live(&emu, |c| c.engine.create_wait_ms = 0).await;
+    let r = app.post("/Users", json!({"userName": "q4@corp.example"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let states = drain(&app, Duration::from_secs(10)).await;
+    assert_eq!(states.get("parked"), Some(&1), "{states:?}");
+    let calls = emu.emulator.stats().calls("CreateUser");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        emu.emulator.stats().calls("CreateUser"),
+        calls,
+        "a parked operation is not retried blindly"
+    );
+    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+    let alarms: Vec<(String,)> = sqlx::query_as("SELECT code FROM alarms WHERE cleared_at IS NULL")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(alarms, vec![("quota:FailedOperation.UserOverUpperLimit".to_owned(),)]);
+
+    // Capacity returns (a user is deleted through another path), an admin retries: it lands.
+    let first_cic = emu
+        .emulator
+        .snapshot()
+        .users
+        .iter()
+        .find(|u| u.user_name == "q1@corp.example")
+        .unwrap()
+        .user_id
+        .clone();
+    let client = emu.client();
+    client
+        .call(&cic_bridge::tencent::model::DeleteUser {
+            zone_id: emu.zone(),
+            user_id: first_cic,
+        })
+        .await
+        .unwrap();
+    let n = sqlx::query("UPDATE operations SET state = 'pending', next_attempt_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'parked'")
+        .execute(&pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(n, 1);
+    drain(&app, Duration::from_secs(10)).await;
+    assert!(
+        emu.emulator
+            .snapshot()
+            .users
+            .iter()
+            .any(|u| u.user_name == "q4@corp.example")
+    );
+    let alarms: Vec<(String,)> = sqlx::query_as("SELECT code FROM alarms WHERE cleared_at IS NULL")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(alarms.is_empty(), "the alarm clears when capacity is back: {alarms:?}");
+    let _ = first;
+}
+
+#[tokio::test]
+async fn user_names_outside_the_identity_center_rule_and_rename_policies() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let r = app.post("/Users", json!({"userName": "Ada Lovelace"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["scimType"], "invalidValue");
+    let u = app.create_user("old.name@corp.example").await;
+    // keep (default): Identity Center keeps the name, the rest follows.
+    app.patch(
+        &format!("/Users/{u}"),
+        json!([{"op": "replace", "value": {"userName": "new.name@corp.example", "displayName": "Renamed"}}]),
+    )
+    .await;
+    drain(&app, Duration::from_secs(10)).await;
+    let s = emu.emulator.snapshot();
+    assert_eq!(s.users.len(), 1);
+    assert_eq!(s.users[0].user_name, "old.name@corp.example");
+    assert_eq!(s.users[0].display_name, "Renamed");
+    drop(app);
+
+    // reject: 400 mutability, nothing changes.
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |c| c.tenants[0].on_username_change = OnUsernameChange::Reject).await;
+    let u = app.create_user("fixed@corp.example").await;
+    let r = app
+        .patch(
+            &format!("/Users/{u}"),
+            json!([{"op": "replace", "path": "userName", "value": "moved@corp.example"}]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["scimType"], "mutability");
+    assert_eq!(
+        app.get(&format!("/Users/{u}")).await.body["userName"],
+        "fixed@corp.example"
+    );
+    drop(app);
+
+    // recreate: a new Identity Center user under the new name, with its memberships.
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |c| c.tenants[0].on_username_change = OnUsernameChange::Recreate).await;
+    let u = app.create_user("before@corp.example").await;
+    app.create_group("team", &[&u]).await;
+    drain(&app, Duration::from_secs(10)).await;
+    let old_id = emu.emulator.snapshot().users[0].user_id.clone();
+    app.patch(
+        &format!("/Users/{u}"),
+        json!([{"op": "replace", "path": "userName", "value": "after@corp.example"}]),
+    )
+    .await;
+    drain(&app, Duration::from_secs(10)).await;
+    let s = emu.emulator.snapshot();
+    assert_eq!(s.users.len(), 1, "{:?}", s.users);
+    assert_eq!(s.users[0].user_name, "after@corp.example");
+    assert_ne!(s.users[0].user_id, old_id);
+    assert_eq!(
+        memberships(&s)["team"],
+        BTreeSet::from(["after@corp.example".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn shadow_tenants_record_the_plan_and_send_nothing() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |c| c.tenants[0].mode = TenantMode::Shadow).await;
+    let u = app.create_user("shadow@corp.example").await;
+    app.create_group("shadow-group", &[&u]).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(emu.emulator.stats().calls.values().sum::<u64>(), 0, "nothing sent");
+    let plan = app.outbox().await;
+    assert_eq!(
+        plan,
+        vec![
+            ("group.sync".to_owned(), 1),
+            ("member.sync".to_owned(), 1),
+            ("user.sync".to_owned(), 1)
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_fuse_holds_mass_deletions_until_released() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |c| {
+        c.engine.fuse_min = 2;
+        c.engine.fuse_share = 0.2;
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(app.create_user(&format!("fuse{i}@corp.example")).await);
+    }
+    drain(&app, Duration::from_secs(10)).await;
+    for id in &ids[..5] {
+        assert_eq!(app.delete(&format!("/Users/{id}")).await.status, StatusCode::NO_CONTENT);
+    }
+    let states = drain(&app, Duration::from_secs(10)).await;
+    assert_eq!(states.get("held"), Some(&3), "{states:?}");
+    assert_eq!(
+        emu.emulator.snapshot().users.len(),
+        4,
+        "two deletions passed, three are held"
+    );
+    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+    let alarm: Option<(String,)> = sqlx::query_as("SELECT code FROM alarms WHERE code = 'fuse' AND cleared_at IS NULL")
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+    assert!(alarm.is_some());
+    // Creates keep flowing while the fuse holds the deletions.
+    app.create_user("still-flowing@corp.example").await;
+    assert!(
+        emu.emulator
+            .snapshot()
+            .users
+            .iter()
+            .any(|u| u.user_name == "still-flowing@corp.example")
+    );
+    // An admin releases them.
+    let store = cic_bridge::store::Store::connect(&app.db_url, 1, false).await.unwrap();
+    let n = store
+        .retry_ops(None, Some("a"), &["held"], time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    drain(&app, Duration::from_secs(10)).await;
+    assert_eq!(emu.emulator.snapshot().users.len(), 2);
+}
+
+#[tokio::test]
+async fn faults_and_throttling_do_not_lose_or_duplicate_anything() {
+    let emu = spawn_emulator(|c: &mut EmulatorConfig| {
+        c.fault_rate = 0.2;
+        c.slow_answer = Duration::from_millis(150);
+        c.rate_limit = 200;
+    })
+    .await;
+    let app = spawn_live(&emu, |c| {
+        c.cic.rate_limit_per_action = 150;
+        c.engine.create_wait_ms = 0;
+    })
+    .await;
+    let mut users = Vec::new();
+    for i in 0..200 {
+        users.push((
+            format!("load{i:03}@corp.example"),
+            app.post(
+                "/Users",
+                user_body(&format!("load{i:03}@corp.example"), "Load", &format!("U{i}")),
+            )
+            .await
+            .id(),
+        ));
+    }
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for gi in 0..20 {
+        let name = format!("load-group-{gi:02}");
+        let members: Vec<&str> = users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i + gi) % 4 == 0)
+            .map(|(_, (_, id))| id.as_str())
+            .collect();
+        app.create_group(&name, &members).await;
+        expected.insert(
+            name,
+            users
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i + gi) % 4 == 0)
+                .map(|(_, (n, _))| n.clone())
+                .collect(),
+        );
+    }
+    emu.emulator
+        .inject_faults([Fault::DropConnection, Fault::DropConnection, Fault::ServiceUnavailable]);
+    let states = drain(&app, Duration::from_secs(120)).await;
+    assert_eq!(states.get("failed"), None, "{states:?}");
+    let s = emu.emulator.snapshot();
+    assert_eq!(s.users.len(), 200, "no duplicates, nothing missing");
+    let names: BTreeSet<&str> = s.users.iter().map(|u| u.user_name.as_str()).collect();
+    assert_eq!(names.len(), 200);
+    assert_eq!(memberships(&s), expected);
+    assert!(emu.emulator.stats().faults > 0, "faults were injected");
+}
