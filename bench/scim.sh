@@ -53,7 +53,7 @@ hwm_mb() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$DAEMON_PID/status"
 # --- start the daemon --------------------------------------------------------------------------
 TOKEN="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 : >"$WORK/daemon.log"
-CIC_BRIDGE_DEV_TOKEN="$TOKEN" "$BIN" serve --dev --listen 127.0.0.1:0 --data-dir "$WORK/data" \
+CIC_BRIDGE_DEV_TOKEN="$TOKEN" "$BIN" serve --dev --shadow --listen 127.0.0.1:0 --emulator-listen 127.0.0.1:0 --data-dir "$WORK/data" \
     >"$WORK/daemon.log" 2>&1 &
 DAEMON_PID=$!
 BASE_URL=""

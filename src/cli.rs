@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Data directory for --dev mode.
     #[arg(long, requires = "dev", default_value = "cic-bridge-data")]
     pub data_dir: PathBuf,
+    /// In --dev mode, record every Identity Center operation without sending it (the tenant's
+    /// `mode = "shadow"`).
+    #[arg(long, requires = "dev")]
+    pub shadow: bool,
     /// Address of the in-process Identity Center emulator in --dev mode.
     #[arg(long, requires = "dev", default_value = "127.0.0.1:9400")]
     pub emulator_listen: SocketAddr,

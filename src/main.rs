@@ -46,6 +46,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     if args.dev {
         let mut d = dev::prepare(&args.data_dir, args.listen)?;
+        if args.shadow {
+            d.config.tenants[0].mode = cic_bridge::config::TenantMode::Shadow;
+        }
         telemetry::init(d.config.log.format, &d.config.log.level);
         tokio::spawn(cic_bridge::shutdown::on_signal(shutdown.clone()));
         let emulator = dev::start_emulator(&mut d, args.emulator_listen, shutdown.clone()).await?;

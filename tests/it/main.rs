@@ -4,6 +4,7 @@
 
 mod emulator_wire;
 mod engine;
+mod engine_crash;
 mod helpers;
 mod scim_discovery;
 mod scim_errors;

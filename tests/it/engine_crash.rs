@@ -1,0 +1,246 @@
+//! Crash safety: the real `cic-bridge` binary is killed with SIGKILL while its outbox drains
+//! into the emulator, then restarted; Identity Center must end with exactly the expected
+//! users, groups and memberships (no duplicates, nothing missing).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::engine::memberships;
+use crate::tencent_harness::{SECRET_ID, SECRET_KEY, spawn_emulator};
+
+const TOKEN: &str = "crash-test-token-0123456789";
+
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(config: &Path, log: &Path) -> Daemon {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cic-bridge"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("CRASH_TEST_TOKEN", TOKEN)
+            .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+            .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+            .env_remove("TENCENTCLOUD_SESSION_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start cic-bridge");
+        Daemon { child }
+    }
+
+    /// SIGKILL: no shutdown hook runs, leases stay taken until they expire.
+    fn kill9(&mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_ready(client: &reqwest::Client, root: &str) {
+    for _ in 0..300 {
+        if let Ok(r) = client.get(format!("{root}/readyz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("daemon not ready");
+}
+
+/// Sends a SCIM write the way an IdP does: retried until the daemon answers. A create whose
+/// answer was lost to the crash meets 409 on the retry; the IdP then finds it by filter.
+async fn scim(client: &reqwest::Client, base: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
+    for _ in 0..400 {
+        let r = client
+            .request(method.clone(), format!("{base}{path}"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await;
+        let Ok(r) = r else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return v;
+        }
+        if status == StatusCode::CONFLICT {
+            let (resource, attr, value) = if path == "/Users" {
+                (
+                    "Users",
+                    "userName",
+                    body["userName"].as_str().unwrap_or_default().to_owned(),
+                )
+            } else {
+                (
+                    "Groups",
+                    "displayName",
+                    body["displayName"].as_str().unwrap_or_default().to_owned(),
+                )
+            };
+            let found: Value = client
+                .get(format!("{base}/{resource}"))
+                .query(&[("filter", format!("{attr} eq \"{value}\""))])
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            return found["Resources"][0].clone();
+        }
+        panic!("{method} {path}: {status} {v}");
+    }
+    panic!("{method} {path}: the daemon never answered");
+}
+
+async fn pending(db: &str) -> i64 {
+    let Ok(pool) = sqlx::SqlitePool::connect(db).await else {
+        return -1;
+    };
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM operations WHERE state IN ('pending', 'running')")
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(-1);
+    pool.close().await;
+    n
+}
+
+#[tokio::test]
+async fn sigkill_mid_load_then_restart_ends_with_exactly_the_expected_state() {
+    let emu = spawn_emulator(|c| {
+        c.fault_rate = 0.05;
+        c.slow_answer = Duration::from_millis(100);
+        c.rate_limit = 60;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let config = dir.path().join("cic-bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[database]
+url = "{db}"
+[cic]
+endpoint = "{url}"
+rate_limit_per_action = 50
+request_timeout_secs = 2
+[engine]
+lease_secs = 5
+retry_base_ms = 50
+retry_cap_secs = 1
+max_attempts = 50
+create_wait_ms = 0
+[[tenants]]
+name = "crash"
+zone_id = "{zone}"
+token_env = "CRASH_TEST_TOKEN"
+"#,
+            url = emu.url,
+            zone = emu.zone()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("daemon.log");
+    let root = format!("http://127.0.0.1:{port}");
+    let base = format!("{root}/scim/v2");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let mut daemon = Daemon::start(&config, &log);
+    wait_ready(&client, &root).await;
+    let mut users = Vec::new();
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut killed = false;
+    for i in 0..150 {
+        let name = format!("crash{i:03}@corp.example");
+        let u = scim(
+            &client,
+            &base,
+            reqwest::Method::POST,
+            "/Users",
+            json!({"userName": name, "displayName": format!("Crash {i}")}),
+        )
+        .await;
+        users.push((name, u["id"].as_str().unwrap().to_owned()));
+        if i % 30 == 29 {
+            let gi = i / 30;
+            let gname = format!("crash-group-{gi}");
+            let members: Vec<Value> = users.iter().skip(gi * 10).map(|(_, id)| json!({"value": id})).collect();
+            expected.insert(
+                gname.clone(),
+                users.iter().skip(gi * 10).map(|(n, _)| n.clone()).collect(),
+            );
+            scim(
+                &client,
+                &base,
+                reqwest::Method::POST,
+                "/Groups",
+                json!({"displayName": gname, "members": members}),
+            )
+            .await;
+        }
+        if i == 90 && !killed {
+            // The outbox is draining (50/s against 150 users and their memberships).
+            let queued = pending(&db).await;
+            assert!(queued > 0, "the kill must land while operations are queued");
+            daemon.kill9();
+            killed = true;
+            daemon = Daemon::start(&config, &log);
+        }
+    }
+    assert!(killed);
+    wait_ready(&client, &root).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while pending(&db).await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox did not drain; log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(daemon);
+    let s = emu.emulator.snapshot();
+    let names: Vec<&str> = s.users.iter().map(|u| u.user_name.as_str()).collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(names.len(), 150, "no duplicate users");
+    assert_eq!(unique.len(), 150, "nothing missing");
+    assert_eq!(memberships(&s), expected);
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM operations WHERE state = 'failed'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(failed, 0);
+}
