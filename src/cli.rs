@@ -22,6 +22,41 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run an emulator of the Tencent Cloud Identity Center API (for development and CI).
     Emulator(crate::emulator::EmulatorArgs),
+    /// Inspect and retry provisioning operations (works on the database of --config).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List operations, newest first.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        /// pending, running, done, failed, parked or held.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put operations back in the queue, due now: one by id, or every failed, parked or held
+    /// one (held operations are thereby released from the destructive-change fuse).
+    Retry {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, conflicts_with_all = ["failed", "parked", "held"])]
+        id: Option<i64>,
+        #[arg(long)]
+        failed: bool,
+        #[arg(long)]
+        parked: bool,
+        #[arg(long)]
+        held: bool,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

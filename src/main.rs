@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Emulator(args) => emulator(args).await,
+            Command::Jobs(cmd) => jobs(cmd).await,
         }
     });
     match result {
@@ -31,6 +32,90 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("cic-bridge: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn jobs(cmd: cic_bridge::cli::JobsCommand) -> anyhow::Result<()> {
+    use cic_bridge::cli::JobsCommand;
+    match cmd {
+        JobsCommand::List {
+            config,
+            state,
+            tenant,
+            limit,
+        } => {
+            let config = Config::load(&config)?;
+            let store = app::open_store(&config).await?;
+            let ops = store
+                .list_ops(tenant.as_deref(), state.as_deref(), limit.clamp(1, 10_000))
+                .await?;
+            println!(
+                "{:>8}  {:<8} {:<13} {:<8} {:>3}  {:<40}  last error / result",
+                "id", "tenant", "kind", "state", "try", "resource"
+            );
+            for o in ops {
+                let resource = match &o.related_id {
+                    Some(r) => format!("{}:{r}", o.resource_id),
+                    None => o.resource_id.clone(),
+                };
+                let detail = match (&o.error_code, &o.last_error) {
+                    (Some(code), Some(msg)) => format!(
+                        "{code}: {msg}{}",
+                        o.error_request_id
+                            .as_deref()
+                            .map(|r| format!(" (RequestId {r})"))
+                            .unwrap_or_default()
+                    ),
+                    (None, Some(msg)) => msg.clone(),
+                    _ => o.result.clone().unwrap_or_default(),
+                };
+                println!(
+                    "{:>8}  {:<8} {:<13} {:<8} {:>3}  {:<40}  {detail}",
+                    o.id,
+                    o.tenant,
+                    o.kind,
+                    o.state.as_str(),
+                    o.attempts,
+                    resource
+                );
+            }
+            store.close().await;
+            Ok(())
+        }
+        JobsCommand::Retry {
+            config,
+            id,
+            failed,
+            parked,
+            held,
+            tenant,
+        } => {
+            let config = Config::load(&config)?;
+            let store = app::open_store(&config).await?;
+            let mut states = Vec::new();
+            if id.is_some() {
+                states.extend(["failed", "parked", "held"]);
+            }
+            if failed {
+                states.push("failed");
+            }
+            if parked {
+                states.push("parked");
+            }
+            if held {
+                states.push("held");
+            }
+            anyhow::ensure!(
+                !states.is_empty(),
+                "say which operations: --id N, --failed, --parked or --held"
+            );
+            let n = store
+                .retry_ops(id, tenant.as_deref(), &states, time::OffsetDateTime::now_utc())
+                .await?;
+            println!("{n} operation(s) queued again; a running daemon picks them up within a second");
+            store.close().await;
+            Ok(())
         }
     }
 }

@@ -6,6 +6,7 @@ mod emulator_wire;
 mod engine;
 mod engine_crash;
 mod helpers;
+mod outbox;
 mod scim_discovery;
 mod scim_errors;
 mod scim_filters;
