@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::{base_url, empty, location, read_json, scim_json};
-use crate::config::{OnUsernameChange, TenantMode};
+use crate::config::OnUsernameChange;
 use crate::engine::mapping;
 use crate::http::AppState;
 use crate::http::auth::Tenant;
@@ -346,14 +346,11 @@ async fn rename_allowed(state: &AppState, kind: ResourceKind, tenant: &Tenant, i
     if kind != ResourceKind::User {
         return Ok(true);
     }
-    let policy = state
+    let reject = state
         .engine
         .tenant(&tenant.name)
-        .map(|t| (t.on_username_change, t.mode));
-    if !matches!(
-        policy,
-        Some((OnUsernameChange::Reject, TenantMode::Live | TenantMode::Shadow))
-    ) {
+        .is_some_and(|t| t.on_username_change == OnUsernameChange::Reject);
+    if !reject {
         return Ok(true);
     }
     Ok(state.store.link(&tenant.name, kind, id).await?.is_none())
