@@ -72,7 +72,12 @@ async fn start(limit: u32, workers: u32) -> anyhow::Result<Run> {
     tokio::spawn(app::run(config, secrets, listener, shutdown.clone()));
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if client.get(format!("http://{addr}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -115,11 +120,18 @@ impl Run {
     async fn load(&self, users: usize, prefix: &str) -> anyhow::Result<()> {
         let mut ids = Vec::with_capacity(users);
         for i in 0..users {
-            ids.push(self.post("/Users", json!({"userName": format!("{prefix}{i:05}@corp.example")})).await?);
+            ids.push(
+                self.post("/Users", json!({"userName": format!("{prefix}{i:05}@corp.example")}))
+                    .await?,
+            );
         }
         for (g, chunk) in ids.chunks(users.div_ceil(10).max(1)).enumerate() {
             let members: Vec<_> = chunk.iter().map(|id| json!({"value": id})).collect();
-            self.post("/Groups", json!({"displayName": format!("{prefix}-group-{g}"), "members": members})).await?;
+            self.post(
+                "/Groups",
+                json!({"displayName": format!("{prefix}-group-{g}"), "members": members}),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -152,7 +164,9 @@ async fn main() -> anyhow::Result<()> {
                 if t > Duration::from_secs(900) {
                     return seen;
                 }
-                if emulator.stats().calls.get("AddUserToGroup").copied().unwrap_or(0) >= users as u64 && t > Duration::from_secs(2) {
+                if emulator.stats().calls.get("AddUserToGroup").copied().unwrap_or(0) >= users as u64
+                    && t > Duration::from_secs(2)
+                {
                     return seen;
                 }
             }
@@ -167,8 +181,15 @@ async fn main() -> anyhow::Result<()> {
     let drained = started.elapsed();
     let seen = sampler.await?;
     let stats = run.emulator.stats();
-    println!("SCIM load accepted in {:.1} s; outbox drained after {:.1} s", pushed.as_secs_f64(), drained.as_secs_f64());
-    println!("{:<26} {:>7} {:>10} {:>9} {:>8} {:>10}", "action", "calls", "busy (s)", "rate/s", "allowed", "throttled");
+    println!(
+        "SCIM load accepted in {:.1} s; outbox drained after {:.1} s",
+        pushed.as_secs_f64(),
+        drained.as_secs_f64()
+    );
+    println!(
+        "{:<26} {:>7} {:>10} {:>9} {:>8} {:>10}",
+        "action", "calls", "busy (s)", "rate/s", "allowed", "throttled"
+    );
     for (action, (first, last, n)) in &seen {
         let busy = (*last - *first).as_secs_f64();
         // n calls over the busy window are n-1 intervals.
@@ -203,7 +224,10 @@ async fn main() -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1000.0 / calls.max(1) as f64
     );
-    println!("RequestLimitExceeded answers: {}", run.emulator.stats().total_throttled());
+    println!(
+        "RequestLimitExceeded answers: {}",
+        run.emulator.stats().total_throttled()
+    );
     run.shutdown.cancel();
     Ok(())
 }
