@@ -138,15 +138,15 @@ run_suite() {
     local name="$1"
     case "$name" in
         okta)
-            timeout 300 "$PYTHON" "$HERE/okta_runner.py" --base-url "$BASE_URL" --token "$TOKEN" \
+            timeout 300 "$PYTHON" "$HERE/okta_runner.py" --base-url "$BASE_URL" --token="$TOKEN" \
                 --seed-user --pause-scale "$OKTA_PAUSE_SCALE"
             ;;
         microsoft)
-            timeout 400 "$PYTHON" "$HERE/microsoft_runner.py" --base-url "$BASE_URL" --token "$TOKEN" \
+            timeout 400 "$PYTHON" "$HERE/microsoft_runner.py" --base-url "$BASE_URL" --token="$TOKEN" \
                 --newman "$NODE_DIR/node_modules/.bin/newman" --report-dir "$CACHE/microsoft" --timeout 300
             ;;
         scim2)
-            timeout 600 "$VENV/bin/python" "$HERE/scim2_check.py" --base-url "$BASE_URL" --token "$TOKEN"
+            timeout 600 "$VENV/bin/python" "$HERE/scim2_check.py" --base-url "$BASE_URL" --token="$TOKEN"
             ;;
         *)
             echo "unknown suite $name" >&2
