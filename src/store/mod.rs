@@ -53,6 +53,9 @@ pub struct Row {
     pub version: i64,
     pub created: String,
     pub last_modified: String,
+    /// A user's groups when the query loaded them with the row (one statement instead of a
+    /// second round trip on the hot `userName eq` lookup); `None` when not loaded.
+    pub links: Option<Vec<Link>>,
 }
 
 /// A member of a group, or a group of a user, with the name shown as `display`.
@@ -103,6 +106,8 @@ pub struct ListQuery<'a> {
     /// 0-based offset (SCIM `startIndex` - 1).
     pub offset: i64,
     pub limit: i64,
+    /// Load each user's groups with the page (ignored for groups).
+    pub with_links: bool,
 }
 
 /// The store. Today SQLite; PostgreSQL joins behind the same methods.

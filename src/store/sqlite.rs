@@ -17,9 +17,38 @@ use crate::scim::schema::{self, ResourceKind};
 pub struct SqliteStore {
     pub(super) write: SqlitePool,
     pub(super) read: SqlitePool,
+    /// Creates go through one task that commits the creates waiting at that moment together
+    /// (group commit, see [`group_commit`]).
+    creates: tokio::sync::mpsc::Sender<CreateJob>,
 }
 
-type RowTuple = (String, String, i64, String, String);
+type Created = Result<(Row, i64), StoreError>;
+
+struct CreateJob {
+    kind: ResourceKind,
+    tenant: String,
+    doc: Map<String, Value>,
+    members: Option<Vec<String>>,
+    reply: tokio::sync::oneshot::Sender<Created>,
+}
+
+/// Largest number of creates committed together.
+const GROUP_COMMIT_MAX: usize = 256;
+
+type RowTuple = (String, String, i64, String, String, Option<String>);
+
+/// A user's groups as a JSON array of `[id, displayName]`, ordered by group id, computed in
+/// the row's own statement (alias `r`).
+const USER_GROUPS_COL: &str = "(SELECT json_group_array(json_array(x.group_id, x.display_name)) FROM \
+     (SELECT m.group_id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.tenant = m.tenant AND g.id = m.group_id \
+      WHERE m.tenant = r.tenant AND m.member_id = r.id ORDER BY m.group_id) x)";
+
+fn links_col(kind: ResourceKind, with_links: bool) -> &'static str {
+    match kind {
+        ResourceKind::User if with_links => USER_GROUPS_COL,
+        _ => "NULL",
+    }
+}
 
 fn table(kind: ResourceKind) -> &'static str {
     match kind {
@@ -30,12 +59,28 @@ fn table(kind: ResourceKind) -> &'static str {
 
 fn to_row(t: RowTuple) -> Result<Row, StoreError> {
     let doc: Map<String, Value> = serde_json::from_str(&t.1)?;
+    let links = match t.5 {
+        Some(text) => {
+            let pairs: Vec<(String, Option<String>)> = serde_json::from_str(&text)?;
+            Some(
+                pairs
+                    .into_iter()
+                    .map(|(id, display)| Link {
+                        id,
+                        display: display.unwrap_or_default(),
+                    })
+                    .collect(),
+            )
+        }
+        None => None,
+    };
     Ok(Row {
         id: t.0,
         doc,
         version: t.2,
         created: t.3,
         last_modified: t.4,
+        links,
     })
 }
 
@@ -68,9 +113,12 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // An in-process SQLite connection cannot drop like a network one: the default ping on
+        // every acquire only costs a round trip to sqlx's connection thread.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.clone())
             .await?;
@@ -78,9 +126,14 @@ impl SqliteStore {
         let read = SqlitePoolOptions::new()
             .max_connections(read_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.read_only(true))
+            .test_before_acquire(false)
+            // Readers map the file instead of copying pages with pread (mapped pages are shared
+            // by all connections and count towards RSS).
+            .connect_with(opts.read_only(true).pragma("mmap_size", "268435456"))
             .await?;
-        Ok(SqliteStore { write, read })
+        let (creates, queue) = tokio::sync::mpsc::channel(GROUP_COMMIT_MAX * 4);
+        tokio::spawn(group_commit(write.clone(), queue));
+        Ok(SqliteStore { write, read, creates })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -95,7 +148,8 @@ impl SqliteStore {
 
     pub async fn get(&self, kind: ResourceKind, tenant: &str, id: &str) -> Result<Option<Row>, StoreError> {
         let sql = format!(
-            "SELECT id, doc, version, created, last_modified FROM {} WHERE tenant = ?1 AND id = ?2",
+            "SELECT r.id, r.doc, r.version, r.created, r.last_modified, {} FROM {} r WHERE r.tenant = ?1 AND r.id = ?2",
+            links_col(kind, true),
             table(kind)
         );
         let row: Option<RowTuple> = sqlx::query_as(AssertSqlSafe(sql))
@@ -146,7 +200,8 @@ impl SqliteStore {
         }
         let n = params.len() + 2;
         let page_sql = format!(
-            "SELECT r.id, r.doc, r.version, r.created, r.last_modified FROM {} r WHERE r.tenant = ?1{where_sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            "SELECT r.id, r.doc, r.version, r.created, r.last_modified, {} FROM {} r WHERE r.tenant = ?1{where_sql} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            links_col(kind, q.with_links),
             table(kind),
             n,
             n + 1
@@ -207,25 +262,17 @@ impl SqliteStore {
         doc: Map<String, Value>,
         members: Option<Vec<String>>,
     ) -> Result<(Row, i64), StoreError> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let now = now_string();
-        let mut tx = self.write.begin().await?;
-        insert_resource(&mut tx, kind, tenant, &id, &doc, &now).await?;
-        let op_id = enqueue(&mut tx, tenant, OpKind::sync(kind), &id, None, &Value::Null, &now).await?;
-        if let Some(members) = members {
-            if !members.is_empty() {
-                apply_member_edits(&mut tx, tenant, &id, &[MemberEdit::Add(members)], &now).await?;
-            }
-        }
-        tx.commit().await?;
-        let row = Row {
-            id,
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = CreateJob {
+            kind,
+            tenant: tenant.to_owned(),
             doc,
-            version: 1,
-            created: now.clone(),
-            last_modified: now,
+            members,
+            reply,
         };
-        Ok((row, op_id))
+        let closed = || StoreError::Db(sqlx::Error::PoolClosed);
+        self.creates.send(job).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     pub async fn replace(
@@ -327,6 +374,81 @@ impl SqliteStore {
     }
 }
 
+/// Group commit of creates. Each create runs in its own savepoint inside one transaction per
+/// batch, so a create that fails (a duplicate userName) rolls back alone and answers its own
+/// error; the batch then commits once, synced to disk as `synchronous` says, and only then does
+/// any caller get its answer: nothing is acknowledged before it is durable. A batch is what is
+/// already waiting when the writer is free (no timer), so a lone create is not delayed.
+async fn group_commit(write: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<CreateJob>) {
+    let mut batch = Vec::with_capacity(GROUP_COMMIT_MAX);
+    while queue.recv_many(&mut batch, GROUP_COMMIT_MAX).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        let mut done: Vec<(tokio::sync::oneshot::Sender<Created>, Created)> = Vec::with_capacity(jobs.len());
+        let outcome: Result<(), StoreError> = async {
+            let mut tx = write.begin().await?;
+            for job in jobs {
+                let now = now_string();
+                let mut sp = sqlx::Acquire::begin(&mut tx).await?;
+                let result = create_in(&mut sp, job.kind, &job.tenant, job.doc, job.members, &now).await;
+                if result.is_ok() {
+                    sp.commit().await?;
+                } else {
+                    sp.rollback().await?;
+                }
+                done.push((job.reply, result));
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                for (reply, result) in done {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                // Nothing of this batch is stored; every caller hears so.
+                let msg = e.to_string();
+                for (reply, _) in done {
+                    let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(format!(
+                        "batch commit failed: {msg}"
+                    )))));
+                }
+            }
+        }
+    }
+}
+
+async fn create_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    kind: ResourceKind,
+    tenant: &str,
+    doc: Map<String, Value>,
+    members: Option<Vec<String>>,
+    now: &str,
+) -> Result<(Row, i64), StoreError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    insert_resource(tx, kind, tenant, &id, &doc, now).await?;
+    let op_id = enqueue_with(tx, tenant, OpKind::sync(kind), &id, None, &Value::Null, now, false).await?;
+    if let Some(members) = members {
+        if !members.is_empty() {
+            apply_member_edits(tx, tenant, &id, &[MemberEdit::Add(members)], now).await?;
+        }
+    }
+    // A new user belongs to no group yet (memberships come from group writes).
+    let links = (kind == ResourceKind::User).then(Vec::new);
+    let row = Row {
+        id,
+        doc,
+        version: 1,
+        created: now.to_owned(),
+        last_modified: now.to_owned(),
+        links,
+    };
+    Ok((row, op_id))
+}
+
 fn check_precondition(if_match: Option<&IfMatch>, version: i64) -> Result<(), StoreError> {
     match if_match {
         Some(m) if !m.allows(version) => Err(StoreError::PreconditionFailed),
@@ -392,7 +514,7 @@ async fn load_for_update(
     id: &str,
 ) -> Result<Row, StoreError> {
     let sql = format!(
-        "SELECT id, doc, version, created, last_modified FROM {} WHERE tenant = ?1 AND id = ?2",
+        "SELECT id, doc, version, created, last_modified, NULL FROM {} WHERE tenant = ?1 AND id = ?2",
         table(kind)
     );
     let row: Option<RowTuple> = sqlx::query_as(AssertSqlSafe(sql))
@@ -466,6 +588,7 @@ async fn write_back(
         version,
         created: current.created,
         last_modified: now.to_string(),
+        links: None,
     })
 }
 
@@ -482,8 +605,34 @@ pub(super) async fn enqueue(
     payload: &Value,
     now: &str,
 ) -> Result<i64, StoreError> {
+    enqueue_with(
+        tx,
+        tenant,
+        kind,
+        resource_id,
+        related_id,
+        payload,
+        now,
+        kind.coalesces(),
+    )
+    .await
+}
+
+/// [`enqueue`] with the coalescing check chosen by the caller: a resource created in this
+/// transaction has a fresh id, so nothing can be queued for it yet.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn enqueue_with(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &str,
+    kind: OpKind,
+    resource_id: &str,
+    related_id: Option<&str>,
+    payload: &Value,
+    now: &str,
+    coalesce: bool,
+) -> Result<i64, StoreError> {
     let key = kind.key(resource_id, related_id);
-    if kind.coalesces() {
+    if coalesce {
         let queued: Option<i64> = sqlx::query_scalar(
             "SELECT o.id FROM operations o WHERE o.tenant = ?1 AND o.resource_key = ?2 AND o.kind = ?3 AND o.state = 'pending' \
              AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \

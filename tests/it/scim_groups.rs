@@ -61,6 +61,17 @@ async fn group_with_members_and_excluded_attributes() {
     let user = app.get(&format!("/Users/{u1}")).await;
     assert_eq!(user.body["groups"][0]["value"], gid.as_str());
     assert_eq!(user.body["groups"][0]["display"], "Engineering");
+    // The same through a list (groups loaded in the page's own statement), and left out when
+    // not asked for.
+    let listed = app.get(&filter_path("/Users", &format!("id eq \"{u1}\""))).await;
+    assert_eq!(listed.body["Resources"][0]["groups"], user.body["groups"]);
+    let listed = app
+        .get(&format!(
+            "{}&attributes=userName",
+            filter_path("/Users", &format!("id eq \"{u1}\""))
+        ))
+        .await;
+    assert!(listed.body["Resources"][0].get("groups").is_none());
 
     let dup = app.post("/Groups", json!({"displayName": "ENGINEERING"})).await;
     assert_eq!(dup.status, StatusCode::CONFLICT);

@@ -337,3 +337,42 @@ async fn graceful_stop() {
     app.create_user("bye@example.com").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_creates_commit_together_and_duplicates_fail_alone() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    // 40 creates at once, two per name (one differing in case): creates waiting together are
+    // committed in one transaction, each in its own savepoint.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = if i % 2 == 0 {
+                format!("burst{}@example.com", i / 2)
+            } else {
+                format!("BURST{}@example.com", i / 2)
+            };
+            app.post("/Users", json!({"userName": name})).await.status
+        }));
+    }
+    let mut created = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => conflicts += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created, conflicts), (20, 20));
+    let all = app.get("/Users?filter=userName%20sw%20%22burst%22&count=100").await;
+    assert_eq!(all.body["totalResults"], 20);
+    // Every stored user has its one queued sync, none for the refused ones.
+    let syncs = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|(k, _)| k == "user.sync")
+        .map(|(_, n)| n);
+    assert_eq!(syncs, Some(20));
+}

@@ -82,22 +82,34 @@ async fn render_rows(
     };
     let mut links: HashMap<String, Vec<Value>> = HashMap::new();
     let load_links = proj.includes(link_attr);
+    let linked_kind = match kind {
+        ResourceKind::User => ResourceKind::Group,
+        ResourceKind::Group => ResourceKind::User,
+    };
+    let link_value = |Link { id, display }: Link| {
+        let reference = location(base, linked_kind, &id);
+        let mut m = Map::new();
+        m.insert("value".into(), Value::String(id));
+        m.insert("$ref".into(), Value::String(reference));
+        m.insert("display".into(), Value::String(display));
+        m.insert(
+            "type".into(),
+            Value::String(if kind == ResourceKind::User { "direct" } else { "User" }.into()),
+        );
+        Value::Object(m)
+    };
     if load_links && !rows.is_empty() {
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let linked_kind = match kind {
-            ResourceKind::User => ResourceKind::Group,
-            ResourceKind::Group => ResourceKind::User,
-        };
-        for (owner, Link { id, display }) in state.store.links(kind, &tenant.name, &ids).await? {
-            let mut m = Map::new();
-            m.insert("value".into(), Value::String(id.clone()));
-            m.insert("$ref".into(), Value::String(location(base, linked_kind, &id)));
-            m.insert("display".into(), Value::String(display));
-            m.insert(
-                "type".into(),
-                Value::String(if kind == ResourceKind::User { "direct" } else { "User" }.into()),
-            );
-            links.entry(owner).or_default().push(Value::Object(m));
+        if rows.iter().all(|r| r.links.is_some()) {
+            // Loaded with the rows (users' groups): no second query.
+            for r in rows {
+                let l: Vec<Value> = r.links.iter().flatten().cloned().map(link_value).collect();
+                links.insert(r.id.clone(), l);
+            }
+        } else {
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            for (owner, link) in state.store.links(kind, &tenant.name, &ids).await? {
+                links.entry(owner).or_default().push(link_value(link));
+            }
         }
     }
     Ok(rows
@@ -181,6 +193,7 @@ async fn list(
         descending,
         offset: start - 1,
         limit: count,
+        with_links: params.projection(kind).includes("groups"),
     };
     let (total, rows) = state.store.list(kind, &tenant.name, &query).await?;
     let base = base_url(&state.settings, &headers);
