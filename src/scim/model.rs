@@ -426,13 +426,11 @@ pub fn etag(version: i64) -> String {
 
 /// Renders a stored resource as SCIM JSON. `extra` carries the server-computed multi-valued
 /// attribute (`members` of a Group, `groups` of a User), if it was loaded.
-pub fn render(kind: ResourceKind, doc: &Map<String, Value>, meta: &Meta<'_>, extra: Option<Vec<Value>>) -> Value {
+pub fn render(kind: ResourceKind, doc: Map<String, Value>, meta: &Meta<'_>, extra: Option<Vec<Value>>) -> Value {
     let mut out = Map::with_capacity(doc.len() + 4);
-    out.insert("schemas".to_string(), Value::Array(schemas_for(kind, doc)));
+    out.insert("schemas".to_string(), Value::Array(schemas_for(kind, &doc)));
     out.insert("id".to_string(), Value::String(meta.id.to_string()));
-    for (k, v) in doc {
-        out.insert(k.clone(), v.clone());
-    }
+    out.extend(doc);
     if let Some(extra) = extra {
         let key = match kind {
             ResourceKind::User => "groups",

@@ -127,9 +127,10 @@ impl SqliteStore {
             .max_connections(read_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
             .test_before_acquire(false)
-            // Readers map the file instead of copying pages with pread (mapped pages are shared
-            // by all connections and count towards RSS).
-            .connect_with(opts.read_only(true).pragma("mmap_size", "268435456"))
+            // No mmap_size: it saves a few pread calls per lookup, but every reader connection
+            // maps the file separately, and at 100,000 users resident memory went from 55 MB
+            // to 770 MB.
+            .connect_with(opts.read_only(true))
             .await?;
         let (creates, queue) = tokio::sync::mpsc::channel(GROUP_COMMIT_MAX * 4);
         tokio::spawn(group_commit(write.clone(), queue));

@@ -24,8 +24,9 @@ use crate::store::{IfMatch, Link, ListQuery, OpState, Replacement, Row};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// Query parameters of a SCIM request, keys matched case-insensitively.
-struct Params(HashMap<String, String>);
+/// Query parameters of a SCIM request, keys matched case-insensitively (the last of a
+/// repeated key wins). A request has a handful, so a scan beats hashing.
+struct Params(Vec<(String, String)>);
 
 impl Params {
     fn parse(raw: Option<&str>) -> Result<Params> {
@@ -35,13 +36,15 @@ impl Params {
             }
             None => Vec::new(),
         };
-        Ok(Params(
-            pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
-        ))
+        Ok(Params(pairs))
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(&key.to_ascii_lowercase()).map(String::as_str)
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
 
     fn projection(&self, kind: ResourceKind) -> Projection {
@@ -72,7 +75,7 @@ async fn render_rows(
     state: &AppState,
     kind: ResourceKind,
     tenant: &Tenant,
-    rows: &[Row],
+    rows: Vec<Row>,
     base: &str,
     proj: &Projection,
 ) -> Result<Vec<Value>> {
@@ -101,7 +104,7 @@ async fn render_rows(
     if load_links && !rows.is_empty() {
         if rows.iter().all(|r| r.links.is_some()) {
             // Loaded with the rows (users' groups): no second query.
-            for r in rows {
+            for r in &rows {
                 let l: Vec<Value> = r.links.iter().flatten().cloned().map(link_value).collect();
                 links.insert(r.id.clone(), l);
             }
@@ -113,7 +116,7 @@ async fn render_rows(
         }
     }
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
             let meta = Meta {
                 id: &r.id,
@@ -134,7 +137,8 @@ async fn render_rows(
             } else {
                 None
             };
-            proj.apply(model::render(kind, &r.doc, &meta, extra))
+            let rendered = model::render(kind, r.doc, &meta, extra);
+            proj.apply(rendered)
         })
         .collect())
 }
@@ -187,24 +191,26 @@ async fn list(
             ))));
         }
     };
+    let projection = params.projection(kind);
     let query = ListQuery {
         filter: parsed_filter.as_ref(),
         sort_by: sort_by.as_ref(),
         descending,
         offset: start - 1,
         limit: count,
-        with_links: params.projection(kind).includes("groups"),
+        with_links: projection.includes("groups"),
     };
     let (total, rows) = state.store.list(kind, &tenant.name, &query).await?;
     let base = base_url(&state.settings, &headers);
-    let resources = render_rows(&state, kind, &tenant, &rows, &base, &params.projection(kind)).await?;
-    let body = json!({
-        "schemas": [schema::LIST_RESPONSE_SCHEMA],
-        "totalResults": total,
-        "startIndex": start,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    });
+    let resources = render_rows(&state, kind, &tenant, rows, &base, &projection).await?;
+    // Built by hand: `json!` would serialise `resources` into a second copy.
+    let mut body = Map::with_capacity(5);
+    body.insert("schemas".into(), json!([schema::LIST_RESPONSE_SCHEMA]));
+    body.insert("totalResults".into(), json!(total));
+    body.insert("startIndex".into(), json!(start));
+    body.insert("itemsPerPage".into(), json!(resources.len()));
+    body.insert("Resources".into(), Value::Array(resources));
+    let body = Value::Object(body);
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -235,15 +241,7 @@ async fn respond_with(
     status: StatusCode,
 ) -> Result<Response> {
     let base = base_url(&state.settings, headers);
-    let mut rendered = render_rows(
-        state,
-        kind,
-        tenant,
-        std::slice::from_ref(row),
-        &base,
-        &params.projection(kind),
-    )
-    .await?;
+    let mut rendered = render_rows(state, kind, tenant, vec![row.clone()], &base, &params.projection(kind)).await?;
     let body = rendered.pop().ok_or_else(ScimError::internal)?;
     let loc = location(&base, kind, &row.id);
     Ok(with_etag(
