@@ -5,13 +5,14 @@
 //! before creating, deletes treat "not found" as done, and membership calls treat "already a
 //! member" / "not a member" as done.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::mapping::{self, GroupFields, UserFields};
 use super::{Engine, Failure, TenantPolicy, op_error};
 use crate::config::{OnConflict, OnUsernameChange};
 use crate::scim::schema::ResourceKind;
-use crate::store::{CicLink, Op, OpError, OpKind};
+use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind};
 use crate::tencent::model::{
     AddUserToGroup, CreateGroup, CreateUser, DeleteGroup, DeleteRoleAssignment, DeleteUser, GroupInfo,
     ListGroupMembers, ListGroups, ListJoinedGroupsForUser, ListRoleAssignments, ListUsers, ObjectType, PrincipalType,
@@ -31,22 +32,32 @@ pub fn created_kind(op: &Op) -> Option<ResourceKind> {
     }
 }
 
-pub async fn execute(engine: &Engine, op: &Op) -> Outcome {
+/// Runs `op`; returns its outcome and the link it established or updated, which the engine
+/// saves in the same transaction as the outcome (one synced commit per operation).
+pub async fn execute(engine: &Engine, op: &Op) -> (Outcome, Option<LinkWrite>) {
     let Some(tenant) = engine.tenant(&op.tenant).cloned() else {
-        return Err(Failure::Refused(OpError {
+        let refused = Failure::Refused(OpError {
             code: None,
             message: format!("tenant {} is no longer configured", op.tenant),
             request_id: None,
-        }));
+        });
+        return (Err(refused), None);
     };
-    let x = Exec { engine, op, tenant };
-    match op.kind {
+    let x = Exec {
+        engine,
+        op,
+        tenant,
+        link: Mutex::new(None),
+    };
+    let outcome = match op.kind {
         OpKind::UserSync => x.user_sync().await,
         OpKind::UserDelete => x.user_delete().await,
         OpKind::GroupSync => x.group_sync().await,
         OpKind::GroupDelete => x.group_delete().await,
         OpKind::MemberSync => x.member_sync().await,
-    }
+    };
+    let link = x.link.lock().unwrap_or_else(|p| p.into_inner()).take();
+    (outcome, link)
 }
 
 fn code_is(e: &CicError, code: &str) -> bool {
@@ -57,6 +68,8 @@ struct Exec<'a> {
     engine: &'a Engine,
     op: &'a Op,
     tenant: TenantPolicy,
+    /// The latest link state this attempt reached, saved with its outcome.
+    link: Mutex<Option<LinkWrite>>,
 }
 
 impl Exec<'_> {

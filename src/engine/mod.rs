@@ -208,6 +208,8 @@ impl Engine {
         let permits = Arc::new(Semaphore::new(self.config.workers as usize));
         let tracker = TaskTracker::new();
         let lease = Duration::from_secs(self.config.lease_secs);
+        let per_kind_cap = (self.config.workers as usize / 2).max(1);
+        let in_flight: Arc<std::sync::Mutex<HashMap<OpKind, usize>>> = Arc::default();
         let mut last_housekeeping = tokio::time::Instant::now() - Duration::from_secs(3600);
         tracing::info!(workers = self.config.workers, owner = %self.owner, ?tenants, "provisioning engine started");
         loop {
@@ -218,25 +220,47 @@ impl Engine {
                 last_housekeeping = tokio::time::Instant::now();
                 self.housekeeping().await;
             }
-            let free = permits.available_permits();
+            // Each kind may hold at most half the workers: an operation waits for its action's
+            // rate limiter while holding a worker, so a burst of one kind (a thousand creates)
+            // would otherwise starve the others (the memberships queued behind it), although
+            // their actions have tokens to spare.
+            let (excluded, room) = {
+                let counts = lock(&in_flight);
+                let excluded: Vec<&str> = OpKind::ALL
+                    .iter()
+                    .filter(|k| counts.get(k).copied().unwrap_or(0) >= per_kind_cap)
+                    .map(|k| k.as_str())
+                    .collect();
+                let room = OpKind::ALL
+                    .iter()
+                    .map(|k| per_kind_cap.saturating_sub(counts.get(k).copied().unwrap_or(0)))
+                    .filter(|r| *r > 0)
+                    .min()
+                    .unwrap_or(0);
+                (excluded, room)
+            };
+            let free = permits.available_permits().min(room);
             let mut claimed = 0;
             if free > 0 {
                 match self
                     .store
-                    .claim(&self.owner, &tenants, self.now(), lease, free as i64)
+                    .claim(&self.owner, &tenants, self.now(), lease, free as i64, &excluded)
                     .await
                 {
                     Ok(ops) => {
                         claimed = ops.len();
                         for op in ops {
-                            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                                // Cannot happen (we claimed at most `free`); hand it back.
-                                let _ = self.store.release_claims(&self.owner).await;
-                                break;
-                            };
+                            // At most `free` were claimed and only this loop takes permits.
+                            let permit = permits.clone().try_acquire_owned().ok();
+                            *lock(&in_flight).entry(op.kind).or_insert(0) += 1;
                             let engine = self.clone();
+                            let in_flight = in_flight.clone();
                             tracker.spawn(async move {
+                                let kind = op.kind;
                                 engine.run_op(op, lease).await;
+                                if let Some(n) = lock(&in_flight).get_mut(&kind) {
+                                    *n = n.saturating_sub(1);
+                                }
                                 drop(permit);
                                 engine.wake.notify_one();
                             });
@@ -247,7 +271,7 @@ impl Engine {
                     }
                 }
             }
-            if claimed == 0 || permits.available_permits() == 0 {
+            if claimed == 0 || permits.available_permits() == 0 || room == 0 {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = self.wake.notified() => {},
@@ -308,8 +332,10 @@ impl Engine {
                 })
             };
             let started = std::time::Instant::now();
-            let outcome = exec::execute(self, &op).await;
+            let (outcome, link) = exec::execute(self, &op).await;
             renew.abort();
+            // A refused create is rolled back: it never got an object to link.
+            let link = link.filter(|_| !matches!(outcome, Err(Failure::Refused(_))));
             let finish = self.finish_for(&op, outcome).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match &finish {
@@ -326,7 +352,7 @@ impl Engine {
                 ),
                 Finish::Held { note } => tracing::warn!(note = %note, "held by the destructive-change fuse"),
             }
-            match self.store.finish(op.id, &self.owner, &finish, self.now()).await {
+            match self.store.finish(op.id, &self.owner, &finish, self.now(), link.as_ref()).await {
                 Ok(true) => {}
                 Ok(false) => tracing::warn!("lease lost before the outcome was recorded; another worker runs it again"),
                 Err(e) => tracing::error!(error = %e, "recording the outcome failed; the operation runs again when its lease expires"),
@@ -493,6 +519,10 @@ impl Engine {
             self.config.fuse_min
         )))
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn parse_ts(s: &str) -> Option<OffsetDateTime> {

@@ -20,7 +20,7 @@ use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::patch::PatchOutcome;
 use crate::scim::schema::ResourceKind;
 
-pub use ops::{Alarm, CicLink, Finish, Op, OpError, OpKind, OpState, OpStatus};
+pub use ops::{Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -261,9 +261,9 @@ macro_rules! delegate {
 
 delegate! {
     /// Claims due operations of `tenants` (see `SqliteStore::claim`).
-    fn claim(&self, owner: &str, tenants: &[String], now: OffsetDateTime, lease: Duration, limit: i64) -> Vec<Op>;
+    fn claim(&self, owner: &str, tenants: &[String], now: OffsetDateTime, lease: Duration, limit: i64, exclude_kinds: &[&str]) -> Vec<Op>;
     fn renew_lease(&self, id: i64, owner: &str, until: OffsetDateTime) -> bool;
-    fn finish(&self, id: i64, owner: &str, finish: &Finish, now: OffsetDateTime) -> bool;
+    fn finish(&self, id: i64, owner: &str, finish: &Finish, now: OffsetDateTime, link: Option<&LinkWrite>) -> bool;
     fn try_mark_destructive(&self, id: i64, tenant: &str, since: OffsetDateTime, limit: i64, now: OffsetDateTime) -> bool;
     fn destructive_count(&self, tenant: &str, since: OffsetDateTime) -> i64;
     fn reap_expired(&self, now: OffsetDateTime) -> u64;

@@ -200,6 +200,15 @@ pub struct CicLink {
     pub synced: Value,
 }
 
+/// A link to save together with an operation's outcome.
+#[derive(Debug, Clone)]
+pub struct LinkWrite {
+    pub tenant: String,
+    pub kind: ResourceKind,
+    pub scim_id: String,
+    pub link: CicLink,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alarm {
     pub tenant: String,

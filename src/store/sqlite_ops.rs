@@ -6,7 +6,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::ops::{
-    Alarm, CicLink, Finish, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, link_kind, to_status, ts,
+    Alarm, CicLink, Finish, LinkWrite, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, link_kind,
+    to_status, ts,
 };
 use super::sqlite::{MEMBER_SYNC_INSERT, SqliteStore, enqueue};
 use super::{StoreError, now_string};
@@ -43,14 +44,17 @@ impl SqliteStore {
         now: OffsetDateTime,
         lease: Duration,
         limit: i64,
+        exclude_kinds: &[&str],
     ) -> Result<Vec<Op>, StoreError> {
         let now_s = ts(now);
+        let excluded: Vec<String> = exclude_kinds.iter().map(|k| (*k).to_owned()).collect();
         let until = ts(now + lease);
         let rows: Vec<OpTuple> = sqlx::query_as(
             "UPDATE operations SET state = 'running', lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1, updated_at = ?3 \
              WHERE id IN (SELECT o.id FROM operations o \
-               WHERE o.state IN ('pending', 'parked') AND o.next_attempt_at <= ?3 \
+               WHERE o.state = 'pending' AND o.next_attempt_at <= ?3 \
                  AND o.tenant IN (SELECT value FROM json_each(?4)) \
+                 AND o.kind NOT IN (SELECT value FROM json_each(?6)) \
                  AND NOT EXISTS (SELECT 1 FROM operations p WHERE p.tenant = o.tenant AND p.resource_key = o.resource_key \
                    AND p.id < o.id AND p.state IN ('pending', 'running', 'parked', 'held')) \
                ORDER BY o.id LIMIT ?5) \
@@ -61,6 +65,7 @@ impl SqliteStore {
         .bind(&now_s)
         .bind(json_list(tenants)?)
         .bind(limit)
+        .bind(json_list(&excluded)?)
         .fetch_all(&self.write)
         .await?;
         let mut ops = rows.into_iter().map(to_op).collect::<Result<Vec<_>, _>>()?;
@@ -84,7 +89,17 @@ impl SqliteStore {
 
     /// Records the outcome of an attempt. False if this worker no longer holds the lease (it
     /// expired and another worker took the operation over); the outcome is then dropped.
-    pub async fn finish(&self, id: i64, owner: &str, finish: &Finish, now: OffsetDateTime) -> Result<bool, StoreError> {
+    ///
+    /// `link`, when given, is saved in the same transaction (see [`Self::save_link`]): the
+    /// object an attempt created or updated is recorded with its outcome in one synced commit.
+    pub async fn finish(
+        &self,
+        id: i64,
+        owner: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+        link: Option<&LinkWrite>,
+    ) -> Result<bool, StoreError> {
         let now_s = ts(now);
         let (state, next, result, error, undo_attempt): (&str, String, Option<String>, Option<&OpError>, bool) =
             match finish {
@@ -114,11 +129,17 @@ impl SqliteStore {
         .bind(error.and_then(|e| e.request_id.clone()))
         .bind(i64::from(undo_attempt))
         .bind(finished)
-        .bind(&now_s)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        .bind(&now_s);
+        let mut tx = self.write.begin().await?;
+        let n = n.execute(&mut *tx).await?.rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        if let Some(l) = link {
+            save_link_in(&mut tx, &l.tenant, l.kind, &l.scim_id, &l.link, &now_s).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Lets a destructive operation (deletion, deactivation) through the fuse if fewer than
@@ -159,7 +180,8 @@ impl SqliteStore {
         Ok(n)
     }
 
-    /// Running operations whose lease expired go back to pending (their worker died).
+    /// Running operations whose lease expired go back to pending (their worker died), and
+    /// parked ones whose capacity recheck is due are queued again.
     pub async fn reap_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let n = sqlx::query(
             "UPDATE operations SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 \
@@ -169,6 +191,12 @@ impl SqliteStore {
         .execute(&self.write)
         .await?
         .rows_affected();
+        sqlx::query(
+            "UPDATE operations SET state = 'pending', updated_at = ?1 WHERE state = 'parked' AND next_attempt_at <= ?1",
+        )
+        .bind(ts(now))
+        .execute(&self.write)
+        .await?;
         Ok(n)
     }
 
@@ -291,72 +319,8 @@ impl SqliteStore {
         link: &CicLink,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let now_s = ts(now);
         let mut tx = self.write.begin().await?;
-        let existed: Option<String> =
-            sqlx::query_scalar("SELECT cic_id FROM cic_links WHERE tenant = ?1 AND kind = ?2 AND scim_id = ?3")
-                .bind(tenant)
-                .bind(link_kind(kind))
-                .bind(scim_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        sqlx::query(
-            "INSERT INTO cic_links (tenant, kind, scim_id, cic_id, cic_name, synced, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
-             ON CONFLICT (tenant, kind, scim_id) DO UPDATE SET cic_id = ?4, cic_name = ?5, synced = ?6, updated_at = ?7",
-        )
-        .bind(tenant)
-        .bind(link_kind(kind))
-        .bind(scim_id)
-        .bind(&link.cic_id)
-        .bind(&link.cic_name)
-        .bind(serde_json::to_string(&link.synced)?)
-        .bind(&now_s)
-        .execute(&mut *tx)
-        .await?;
-        if existed.as_deref() != Some(link.cic_id.as_str()) {
-            match kind {
-                ResourceKind::Group => {
-                    let users: Vec<String> = sqlx::query_scalar(
-                        "SELECT member_id FROM scim_group_members WHERE tenant = ?1 AND group_id = ?2",
-                    )
-                    .bind(tenant)
-                    .bind(scim_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    if !users.is_empty() {
-                        sqlx::query(MEMBER_SYNC_INSERT)
-                            .bind(tenant)
-                            .bind(scim_id)
-                            .bind(json_list(&users)?)
-                            .bind(&now_s)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                ResourceKind::User => {
-                    let groups: Vec<String> = sqlx::query_scalar(
-                        "SELECT group_id FROM scim_group_members WHERE tenant = ?1 AND member_id = ?2",
-                    )
-                    .bind(tenant)
-                    .bind(scim_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    for g in groups {
-                        enqueue(
-                            &mut tx,
-                            tenant,
-                            OpKind::MemberSync,
-                            &g,
-                            Some(scim_id),
-                            &Value::Null,
-                            &now_s,
-                        )
-                        .await?;
-                    }
-                }
-            }
-        }
+        save_link_in(&mut tx, tenant, kind, scim_id, link, &ts(now)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -577,5 +541,71 @@ async fn drop_resource(
     .bind(scim_id)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Saves a link; when the resource had none (or another object), queues its memberships in the
+/// same transaction.
+async fn save_link_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tenant: &str,
+    kind: ResourceKind,
+    scim_id: &str,
+    link: &CicLink,
+    now_s: &str,
+) -> Result<(), StoreError> {
+    let existed: Option<String> =
+        sqlx::query_scalar("SELECT cic_id FROM cic_links WHERE tenant = ?1 AND kind = ?2 AND scim_id = ?3")
+            .bind(tenant)
+            .bind(link_kind(kind))
+            .bind(scim_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO cic_links (tenant, kind, scim_id, cic_id, cic_name, synced, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+         ON CONFLICT (tenant, kind, scim_id) DO UPDATE SET cic_id = ?4, cic_name = ?5, synced = ?6, updated_at = ?7",
+    )
+    .bind(tenant)
+    .bind(link_kind(kind))
+    .bind(scim_id)
+    .bind(&link.cic_id)
+    .bind(&link.cic_name)
+    .bind(serde_json::to_string(&link.synced)?)
+    .bind(now_s)
+    .execute(&mut **tx)
+    .await?;
+    if existed.as_deref() != Some(link.cic_id.as_str()) {
+        match kind {
+            ResourceKind::Group => {
+                let users: Vec<String> =
+                    sqlx::query_scalar("SELECT member_id FROM scim_group_members WHERE tenant = ?1 AND group_id = ?2")
+                        .bind(tenant)
+                        .bind(scim_id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                if !users.is_empty() {
+                    sqlx::query(MEMBER_SYNC_INSERT)
+                        .bind(tenant)
+                        .bind(scim_id)
+                        .bind(json_list(&users)?)
+                        .bind(now_s)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+            ResourceKind::User => {
+                let groups: Vec<String> =
+                    sqlx::query_scalar("SELECT group_id FROM scim_group_members WHERE tenant = ?1 AND member_id = ?2")
+                        .bind(tenant)
+                        .bind(scim_id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                for g in groups {
+                    enqueue(tx, tenant, OpKind::MemberSync, &g, Some(scim_id), &Value::Null, now_s).await?;
+                }
+            }
+        }
+    }
     Ok(())
 }

@@ -42,18 +42,22 @@ async fn an_expired_lease_gives_the_operation_to_another_worker() {
         .create(ResourceKind::User, "t", doc(json!({"userName": "a"})), None)
         .await
         .unwrap();
-    let claimed = store.claim("w1", &tenants(), T0, LEASE, 10).await.unwrap();
+    let claimed = store.claim("w1", &tenants(), T0, LEASE, 10, &[]).await.unwrap();
     assert_eq!(claimed.iter().map(|o| o.id).collect::<Vec<_>>(), vec![op]);
     assert_eq!(claimed[0].attempts, 1);
     assert!(
-        store.claim("w2", &tenants(), T0, LEASE, 10).await.unwrap().is_empty(),
+        store
+            .claim("w2", &tenants(), T0, LEASE, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
         "leased"
     );
     // Before expiry nothing is reaped; after it, the operation is back and w2 takes it.
     assert_eq!(store.reap_expired(T0 + Duration::from_secs(29)).await.unwrap(), 0);
     assert_eq!(store.reap_expired(T0 + Duration::from_secs(31)).await.unwrap(), 1);
     let again = store
-        .claim("w2", &tenants(), T0 + Duration::from_secs(31), LEASE, 10)
+        .claim("w2", &tenants(), T0 + Duration::from_secs(31), LEASE, 10, &[])
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -62,13 +66,13 @@ async fn an_expired_lease_gives_the_operation_to_another_worker() {
     let done = Finish::Done { result: "late".into() };
     assert!(
         !store
-            .finish(op, "w1", &done, T0 + Duration::from_secs(32))
+            .finish(op, "w1", &done, T0 + Duration::from_secs(32), None)
             .await
             .unwrap()
     );
     assert!(
         store
-            .finish(op, "w2", &done, T0 + Duration::from_secs(32))
+            .finish(op, "w2", &done, T0 + Duration::from_secs(32), None)
             .await
             .unwrap()
     );
@@ -82,11 +86,11 @@ async fn retries_wait_for_their_stored_time_and_keep_the_error() {
         .create(ResourceKind::User, "t", doc(json!({"userName": "a"})), None)
         .await
         .unwrap();
-    store.claim("w", &tenants(), T0, LEASE, 10).await.unwrap();
+    store.claim("w", &tenants(), T0, LEASE, 10, &[]).await.unwrap();
     let at = T0 + Duration::from_secs(8);
     assert!(
         store
-            .finish(op, "w", &Finish::Retry { at, error: err() }, T0)
+            .finish(op, "w", &Finish::Retry { at, error: err() }, T0, None)
             .await
             .unwrap()
     );
@@ -98,12 +102,12 @@ async fn retries_wait_for_their_stored_time_and_keep_the_error() {
     );
     assert!(
         store
-            .claim("w", &tenants(), T0 + Duration::from_secs(7), LEASE, 10)
+            .claim("w", &tenants(), T0 + Duration::from_secs(7), LEASE, 10, &[])
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.claim("w", &tenants(), at, LEASE, 10).await.unwrap().len(), 1);
+    assert_eq!(store.claim("w", &tenants(), at, LEASE, 10, &[]).await.unwrap().len(), 1);
     // Graceful shutdown hands the claim back without counting the attempt.
     assert_eq!(store.release_claims("w").await.unwrap(), 1);
     let s = store.op_status(op).await.unwrap().unwrap();
@@ -131,7 +135,7 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
         )
         .await
         .unwrap();
-    let first = store.claim("w", &tenants(), T0, LEASE, 10).await.unwrap();
+    let first = store.claim("w", &tenants(), T0, LEASE, 10, &[]).await.unwrap();
     assert_eq!(first.iter().map(|o| o.id).collect::<Vec<_>>(), vec![create]);
     // While it runs, a further update queues behind it and is not claimable.
     store
@@ -148,14 +152,18 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
         .await
         .unwrap();
     assert!(
-        store.claim("w", &tenants(), T0, LEASE, 10).await.unwrap().is_empty(),
+        store
+            .claim("w", &tenants(), T0, LEASE, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
         "same key waits"
     );
     store
-        .finish(create, "w", &Finish::Done { result: "ok".into() }, T0)
+        .finish(create, "w", &Finish::Done { result: "ok".into() }, T0, None)
         .await
         .unwrap();
-    let next = store.claim("w", &tenants(), T0, LEASE, 10).await.unwrap();
+    let next = store.claim("w", &tenants(), T0, LEASE, 10, &[]).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].kind, OpKind::UserSync);
     assert!(next[0].id > create);
@@ -169,23 +177,44 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
                 error: err(),
             },
             T0,
+            None,
         )
         .await
         .unwrap();
     store.delete(ResourceKind::User, "t", &u.id, None).await.unwrap();
     assert!(
-        store.claim("w", &tenants(), T0, LEASE, 10).await.unwrap().is_empty(),
+        store
+            .claim("w", &tenants(), T0, LEASE, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
         "delete waits behind the parked sync"
     );
     assert!(
         store
-            .claim("w", &["other".to_owned()], T0 + Duration::from_secs(601), LEASE, 10)
+            .claim(
+                "w",
+                &["other".to_owned()],
+                T0 + Duration::from_secs(601),
+                LEASE,
+                10,
+                &[]
+            )
             .await
             .unwrap()
             .is_empty()
     );
+    assert!(
+        store
+            .claim("w", &tenants(), T0 + Duration::from_secs(601), LEASE, 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "parked operations are queued again by the recheck, not claimed directly"
+    );
+    store.reap_expired(T0 + Duration::from_secs(601)).await.unwrap();
     let rechecked = store
-        .claim("w", &tenants(), T0 + Duration::from_secs(601), LEASE, 10)
+        .claim("w", &tenants(), T0 + Duration::from_secs(601), LEASE, 10, &[])
         .await
         .unwrap();
     assert_eq!(rechecked.len(), 1, "the parked sync is tried again at its recheck time");
