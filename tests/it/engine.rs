@@ -468,16 +468,16 @@ async fn faults_and_throttling_do_not_lose_or_duplicate_anything() {
     let emu = spawn_emulator(|c: &mut EmulatorConfig| {
         c.fault_rate = 0.2;
         c.slow_answer = Duration::from_millis(150);
-        c.rate_limit = 200;
+        c.rate_limit = 300;
     })
     .await;
     let app = spawn_live(&emu, |c| {
-        c.cic.rate_limit_per_action = 150;
+        c.cic.rate_limit_per_action = 250;
         c.engine.create_wait_ms = 0;
     })
     .await;
     let mut users = Vec::new();
-    for i in 0..200 {
+    for i in 0..300 {
         users.push((
             format!("load{i:03}@corp.example"),
             app.post(
@@ -489,12 +489,12 @@ async fn faults_and_throttling_do_not_lose_or_duplicate_anything() {
         ));
     }
     let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for gi in 0..20 {
+    for gi in 0..24 {
         let name = format!("load-group-{gi:02}");
         let members: Vec<&str> = users
             .iter()
             .enumerate()
-            .filter(|(i, _)| (i + gi) % 4 == 0)
+            .filter(|(i, _)| (i + gi) % 3 == 0)
             .map(|(_, (_, id))| id.as_str())
             .collect();
         app.create_group(&name, &members).await;
@@ -503,7 +503,7 @@ async fn faults_and_throttling_do_not_lose_or_duplicate_anything() {
             users
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| (i + gi) % 4 == 0)
+                .filter(|(i, _)| (i + gi) % 3 == 0)
                 .map(|(_, (n, _))| n.clone())
                 .collect(),
         );
@@ -513,9 +513,9 @@ async fn faults_and_throttling_do_not_lose_or_duplicate_anything() {
     let states = drain(&app, Duration::from_secs(120)).await;
     assert_eq!(states.get("failed"), None, "{states:?}");
     let s = emu.emulator.snapshot();
-    assert_eq!(s.users.len(), 200, "no duplicates, nothing missing");
+    assert_eq!(s.users.len(), 300, "no duplicates, nothing missing");
     let names: BTreeSet<&str> = s.users.iter().map(|u| u.user_name.as_str()).collect();
-    assert_eq!(names.len(), 200);
+    assert_eq!(names.len(), 300);
     assert_eq!(memberships(&s), expected);
     assert!(emu.emulator.stats().faults > 0, "faults were injected");
 }
