@@ -71,6 +71,7 @@ async fn start(limit: u32, workers: u32) -> anyhow::Result<Run> {
     let secrets = Secrets {
         tenant_tokens: vec![("bench".into(), SecretString::from(TOKEN))],
         cic: Some(Credentials::new("AKIDbench0000000001", "bench-secret")),
+        admin_token: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

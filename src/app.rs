@@ -25,6 +25,8 @@ pub struct Secrets {
     pub tenant_tokens: Vec<(String, SecretString)>,
     /// Required when any tenant is live.
     pub cic: Option<Credentials>,
+    /// `CIC_BRIDGE_ADMIN_TOKEN`; without it the admin API refuses every request.
+    pub admin_token: Option<SecretString>,
 }
 
 impl Secrets {
@@ -55,7 +57,21 @@ impl Secrets {
             }
             Err(_) => None,
         };
-        Ok(Secrets { tenant_tokens, cic })
+        let admin_token = match std::env::var("CIC_BRIDGE_ADMIN_TOKEN") {
+            Ok(t) if t.trim().len() >= 16 => Some(SecretString::from(t.trim().to_string())),
+            Ok(_) => {
+                return Err(crate::config::ConfigError {
+                    key: "CIC_BRIDGE_ADMIN_TOKEN".to_string(),
+                    reason: "must hold a token of at least 16 characters".to_string(),
+                });
+            }
+            Err(_) => None,
+        };
+        Ok(Secrets {
+            tenant_tokens,
+            cic,
+            admin_token,
+        })
     }
 }
 
@@ -132,6 +148,9 @@ pub async fn run_with(
     let state = AppState {
         store: store.clone(),
         engine: engine.clone(),
+        admin: Arc::new(crate::http::admin::AdminAuth::new(
+            secrets.admin_token.as_ref().map(|t| t.expose_secret()),
+        )),
         tokens: Arc::new(tokens),
         settings: Arc::new(Settings {
             public_url: config.server.public_url.clone(),

@@ -16,6 +16,7 @@ pub struct Dev {
     pub config: Config,
     pub secrets: Secrets,
     pub token: String,
+    pub admin_token: String,
 }
 
 pub const DEV_TENANT: &str = "dev";
@@ -28,6 +29,11 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev> {
         Ok(t) if t.len() >= 16 => t,
         Ok(_) => anyhow::bail!("CIC_BRIDGE_DEV_TOKEN must be at least 16 characters"),
         Err(_) => load_or_create_token(&data_dir.join("dev-token"))?,
+    };
+    let admin_token = match std::env::var("CIC_BRIDGE_ADMIN_TOKEN") {
+        Ok(t) if t.len() >= 16 => t,
+        Ok(_) => anyhow::bail!("CIC_BRIDGE_ADMIN_TOKEN must be at least 16 characters"),
+        Err(_) => load_or_create_token(&data_dir.join("admin-token"))?,
     };
     let db = data_dir.join("cic-bridge.db");
     let mut config = Config::default();
@@ -45,8 +51,14 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev> {
     let secrets = Secrets {
         tenant_tokens: vec![(DEV_TENANT.to_string(), SecretString::from(token.clone()))],
         cic: None,
+        admin_token: Some(SecretString::from(admin_token.clone())),
     };
-    Ok(Dev { config, secrets, token })
+    Ok(Dev {
+        config,
+        secrets,
+        token,
+        admin_token,
+    })
 }
 
 fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
@@ -113,11 +125,12 @@ pub async fn start_emulator(
 
 /// What a newcomer needs to point an IdP (or curl) at the dev daemon. Printed to stdout on
 /// purpose: dev mode exists to be tried by hand.
-pub fn print_banner(addr: SocketAddr, emulator: SocketAddr, data_dir: &Path, token: &str) {
+pub fn print_banner(addr: SocketAddr, emulator: SocketAddr, data_dir: &Path, token: &str, admin_token: &str) {
     println!("cic-bridge {} (dev mode)", env!("CARGO_PKG_VERSION"));
     println!("  SCIM base URL: http://{addr}/scim/v2");
     println!("  SCIM token: {token}");
     println!("  data directory: {}", data_dir.display());
+    println!("  admin token: {admin_token} (GET http://{addr}/admin/status)");
     println!("  Identity Center emulator: http://{emulator} (zone {DEV_ZONE})");
     println!("  try: curl -H 'Authorization: Bearer {token}' http://{addr}/scim/v2/Users");
     println!("  and: curl http://{emulator}/_emulator/snapshot");

@@ -158,7 +158,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store.clone(),
             cic_bridge::tencent::clock::system_clock(),
         )?;
-        dev::print_banner(listener.local_addr()?, emulator, &args.data_dir, &d.token);
+        dev::print_banner(
+            listener.local_addr()?,
+            emulator,
+            &args.data_dir,
+            &d.token,
+            &d.admin_token,
+        );
         return app::run_with(d.config, d.secrets, store, engine, listener, shutdown).await;
     }
     let path = args.config.context("--config is required without --dev")?;

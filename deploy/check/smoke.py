@@ -198,6 +198,9 @@ def allowed_syscalls(filters: list[str]) -> set[str] | None:
 SYSCALL_RE = re.compile(r"^(\d+)\s+([a-z_][a-z0-9_]*)\((.*)$")
 PATH_ARG_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
+# /proc files the daemon may try to read and does without: mimalloc (the allocator) reads
+# vm.overcommit_memory at start; under ProcSubset=pid the open fails and it assumes no overcommit.
+OPTIONAL_PROC = {"/proc/sys/vm/overcommit_memory"}
 PRIVATE_DEVICES = {
     "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
     "/dev/ptmx", "/dev/log",
@@ -250,7 +253,7 @@ def analyse_trace(trace: Path, exe: str, writable: list[str], syscalls: set[str]
                 continue
             if writes and p not in PRIVATE_DEVICES and not any(p == w or p.startswith(w.rstrip("/") + "/") for w in writable):
                 bad_writes.add(f"{name} {p}")
-        if path.startswith("/proc/"):
+        if path.startswith("/proc/") and path not in OPTIONAL_PROC:
             part = path.split("/")[2]
             if part not in ("self", "thread-self") and not part.isdigit():
                 bad_proc.add(path)

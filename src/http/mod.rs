@@ -1,6 +1,7 @@
 //! HTTP: the composition of the SCIM, health and (later) admin routers, and the layers that
 //! apply to every request (request ids, tracing spans, timeouts, panics, sensitive headers).
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 mod health;
@@ -38,6 +39,7 @@ pub struct Settings {
 pub struct AppState {
     pub store: Store,
     pub engine: Arc<crate::engine::Engine>,
+    pub admin: Arc<admin::AdminAuth>,
     pub tokens: Arc<TokenTable>,
     pub settings: Arc<Settings>,
 }
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/scim/v2", scim)
         .merge(health::router())
+        .merge(admin::router(state.admin.clone()))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

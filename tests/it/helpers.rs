@@ -13,6 +13,7 @@ use cic_bridge::config::{Config, TenantConfig, TenantMode};
 
 pub const TOKEN_A: &str = "tenant-a-token-0123456789";
 pub const TOKEN_B: &str = "tenant-b-token-0123456789";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
 
 pub struct TestApp {
     /// `http://127.0.0.1:PORT/scim/v2`
@@ -83,6 +84,7 @@ pub async fn spawn_with_secrets(
             ("b".into(), SecretString::from(TOKEN_B)),
         ],
         cic,
+        admin_token: Some(SecretString::from(ADMIN_TOKEN)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -2,6 +2,7 @@
 //! Identity Center emulator over loopback. Each module is one area; they share only helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
+mod admin;
 mod emulator_wire;
 mod engine;
 mod engine_crash;

@@ -1,0 +1,236 @@
+//! The admin API: `/admin/status`, `/admin/jobs`, retries and fuse releases. JSON in, JSON
+//! out, every route behind the admin token (`CIC_BRIDGE_ADMIN_TOKEN`), which is separate from
+//! the tenants' SCIM tokens and kept only as a SHA-256 digest, compared in constant time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::auth::digest;
+use crate::store::{OpState, OpStatus, StoreError};
+
+/// The admin token's digest (none configured: every admin request is refused).
+#[derive(Clone)]
+pub struct AdminAuth {
+    digest: Option<[u8; 32]>,
+    pub started: Instant,
+}
+
+impl AdminAuth {
+    pub fn new(token: Option<&str>) -> AdminAuth {
+        AdminAuth {
+            digest: token.map(digest),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// An admin API error: `{"error": "...", "status": N}`.
+pub struct AdminError(StatusCode, String);
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.0, Json(json!({"error": self.1, "status": self.0.as_u16()}))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cic-bridge-admin\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "admin: store failure");
+        AdminError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "database error; see the server log".into(),
+        )
+    }
+}
+
+async fn require_admin(State(auth): State<Arc<AdminAuth>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let ok = match (&auth.digest, presented) {
+        (Some(want), Some(token)) => bool::from(want.ct_eq(&digest(token))),
+        _ => false,
+    };
+    if !ok {
+        let why = if auth.digest.is_none() {
+            "the admin API is disabled: set CIC_BRIDGE_ADMIN_TOKEN"
+        } else {
+            "a valid admin bearer token is required"
+        };
+        return AdminError(StatusCode::UNAUTHORIZED, why.into()).into_response();
+    }
+    next.run(req).await
+}
+
+pub fn router(auth: Arc<AdminAuth>) -> Router<AppState> {
+    Router::new()
+        .route("/admin/status", get(status))
+        .route("/admin/jobs", get(jobs))
+        .route("/admin/jobs/{id}/retry", post(retry_one))
+        .route("/admin/jobs/retry-parked", post(retry_parked))
+        .route("/admin/jobs/release-held", post(release_held))
+        .route_layer(axum::middleware::from_fn_with_state(auth, require_admin))
+}
+
+fn op_json(o: &OpStatus) -> Value {
+    json!({
+        "id": o.id,
+        "tenant": o.tenant,
+        "kind": o.kind,
+        "resource": o.resource_id,
+        "related": o.related_id,
+        "state": o.state.as_str(),
+        "attempts": o.attempts,
+        "result": o.result,
+        "error": o.last_error.as_ref().map(|m| json!({
+            "code": o.error_code,
+            "message": m,
+            "requestId": o.error_request_id,
+        })),
+        "nextAttemptAt": o.next_attempt_at,
+        "createdAt": o.created_at,
+        "updatedAt": o.updated_at,
+    })
+}
+
+async fn status(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
+    let store = &state.store;
+    let counts = store.op_counts().await?;
+    let mut queue: BTreeMap<String, BTreeMap<String, BTreeMap<String, i64>>> = BTreeMap::new();
+    for (tenant, op_state, kind, n) in counts {
+        *queue
+            .entry(tenant)
+            .or_default()
+            .entry(op_state)
+            .or_default()
+            .entry(kind)
+            .or_default() += n;
+    }
+    let mut tenants = Vec::new();
+    for t in state.engine.tenants.values() {
+        let users = store
+            .resource_count(&t.name, crate::scim::schema::ResourceKind::User)
+            .await?;
+        let groups = store
+            .resource_count(&t.name, crate::scim::schema::ResourceKind::Group)
+            .await?;
+        tenants.push(json!({
+            "name": t.name,
+            "zoneId": t.zone_id,
+            "mode": format!("{:?}", t.mode).to_lowercase(),
+            "users": users,
+            "groups": groups,
+            "queue": queue.remove(&t.name).unwrap_or_default(),
+        }));
+    }
+    tenants.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let failures: Vec<Value> = store
+        .list_ops(None, Some(OpState::Failed.as_str()), 50)
+        .await?
+        .iter()
+        .map(op_json)
+        .collect();
+    let alarms: Vec<Value> = store
+        .alarms()
+        .await?
+        .into_iter()
+        .map(|a| json!({"tenant": a.tenant, "code": a.code, "message": a.message, "raisedAt": a.raised_at, "updatedAt": a.updated_at, "count": a.count}))
+        .collect();
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSecs": state.admin.started.elapsed().as_secs(),
+        "tenants": tenants,
+        "alarms": alarms,
+        "failures": failures,
+    })))
+}
+
+#[derive(Deserialize)]
+struct JobsQuery {
+    state: Option<String>,
+    tenant: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn jobs(State(state): State<AppState>, Query(q): Query<JobsQuery>) -> Result<Json<Value>, AdminError> {
+    if let Some(s) = &q.state {
+        if OpState::parse(s).is_none() {
+            return Err(AdminError(
+                StatusCode::BAD_REQUEST,
+                format!("unknown state {s:?}: pending, running, done, failed, parked or held"),
+            ));
+        }
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let ops = state
+        .store
+        .list_ops(q.tenant.as_deref(), q.state.as_deref(), limit)
+        .await?;
+    Ok(Json(json!({"jobs": ops.iter().map(op_json).collect::<Vec<_>>()})))
+}
+
+async fn retry_one(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, AdminError> {
+    let n = state
+        .store
+        .retry_ops(Some(id), None, &["failed", "parked", "held"], state.engine.now())
+        .await?;
+    if n == 0 {
+        return Err(AdminError(
+            StatusCode::NOT_FOUND,
+            format!("no failed, parked or held job {id}"),
+        ));
+    }
+    state.engine.notify();
+    Ok(Json(json!({"requeued": n})))
+}
+
+#[derive(Deserialize)]
+struct TenantQuery {
+    tenant: Option<String>,
+}
+
+async fn retry_parked(State(state): State<AppState>, Query(q): Query<TenantQuery>) -> Result<Json<Value>, AdminError> {
+    let n = state
+        .store
+        .retry_ops(None, q.tenant.as_deref(), &["parked"], state.engine.now())
+        .await?;
+    state.engine.notify();
+    Ok(Json(json!({"requeued": n})))
+}
+
+/// Releases the operations the destructive-change fuse holds, and clears its alarm.
+async fn release_held(State(state): State<AppState>, Query(q): Query<TenantQuery>) -> Result<Json<Value>, AdminError> {
+    let now = state.engine.now();
+    let n = state.store.retry_ops(None, q.tenant.as_deref(), &["held"], now).await?;
+    let tenants: Vec<String> = match &q.tenant {
+        Some(t) => vec![t.clone()],
+        None => state.engine.tenants.keys().cloned().collect(),
+    };
+    for t in tenants {
+        state.store.clear_alarm(&t, "fuse", now).await?;
+    }
+    state.engine.notify();
+    Ok(Json(json!({"released": n})))
+}
