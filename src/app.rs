@@ -93,6 +93,8 @@ pub fn build_engine(
         config.tenants.iter().map(TenantPolicy::from),
         config.engine.clone(),
         clock,
+        crate::engine::rules::Rules::new(&config.assignments)?,
+        config.cic.manager_uin,
     ))
 }
 

@@ -150,6 +150,9 @@ pub struct CicConfig {
     pub connect_timeout_secs: u64,
     /// Longest wait for one API answer.
     pub request_timeout_secs: u64,
+    /// The organization's admin account: deployments and assignments there use
+    /// `TargetType = ManagerUin`; every other UIN is a member account.
+    pub manager_uin: Option<u64>,
 }
 
 impl Default for CicConfig {
@@ -161,6 +164,7 @@ impl Default for CicConfig {
             action_rate_limits: Default::default(),
             connect_timeout_secs: 5,
             request_timeout_secs: 30,
+            manager_uin: None,
         }
     }
 }
@@ -222,6 +226,21 @@ pub struct EngineConfig {
     pub fuse_min: u32,
     /// Finished operations are kept this long for inspection.
     pub keep_done_secs: u64,
+    /// How often ListRoleConfigurationProvisionings is checked for deployments that are
+    /// `DeployedRequired` (0 disables the check).
+    pub deployment_check_secs: u64,
+    /// DeleteRoleAssignment's DeprovisionStrategy: `last-on-account` also removes the role
+    /// configuration's deployment when no assignment of it remains on the account; `none`
+    /// leaves it deployed.
+    pub deprovision: Deprovision,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Deprovision {
+    #[default]
+    LastOnAccount,
+    None,
 }
 
 impl Default for EngineConfig {
@@ -239,6 +258,8 @@ impl Default for EngineConfig {
             fuse_window_secs: 600,
             fuse_min: 25,
             keep_done_secs: 24 * 3600,
+            deployment_check_secs: 300,
+            deprovision: Deprovision::LastOnAccount,
         }
     }
 }
@@ -295,16 +316,37 @@ pub enum OnConflict {
     Adopt,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A role assignment rule: members of matching groups get a role configuration on accounts.
+/// Exactly one of `group`, `group_pattern`, `group_regex` selects the groups.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentConfig {
-    /// Group displayName this rule applies to.
-    pub group: String,
-    /// Role configuration (`rc-…`) given to the group's members.
-    pub role_configuration_id: String,
-    /// Member account UINs the role configuration is assigned on.
+    /// Tenant the rule applies to; all tenants when unset.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// A group displayName (case-insensitive).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// A regular expression the whole displayName must match.
+    #[serde(default)]
+    pub group_pattern: Option<String>,
+    /// Naming convention: a regular expression with the named captures `uin` and `role`
+    /// (a role configuration name), e.g. `^CIC_(?P<uin>[0-9]+)_(?P<role>[A-Za-z0-9-]+)$`. Such
+    /// a rule takes its account and role configuration from the group name.
+    #[serde(default)]
+    pub group_regex: Option<String>,
+    /// Role configuration by id (`rc-…`)…
+    #[serde(default)]
+    pub role_configuration_id: Option<String>,
+    /// …or by name.
+    #[serde(default)]
+    pub role_configuration: Option<String>,
+    /// Account UINs the role configuration is assigned on…
     #[serde(default)]
     pub target_uins: Vec<u64>,
+    /// …or every member account of the organization.
+    #[serde(default)]
+    pub all_accounts: bool,
 }
 
 /// A configuration problem: the key and the reason, printed before start-up stops.
@@ -490,13 +532,66 @@ impl Config {
             }
         }
         for (i, a) in self.assignments.iter().enumerate() {
-            if a.group.trim().is_empty() {
-                return Err(ConfigError::new(format!("assignments[{i}].group"), "must not be empty"));
-            }
-            if !a.role_configuration_id.starts_with("rc-") {
+            let key = |k: &str| format!("assignments[{i}].{k}");
+            let selectors = [a.group.is_some(), a.group_pattern.is_some(), a.group_regex.is_some()];
+            if selectors.iter().filter(|s| **s).count() != 1 {
                 return Err(ConfigError::new(
-                    format!("assignments[{i}].role_configuration_id"),
-                    "must be a role configuration id (rc-…)",
+                    key("group"),
+                    "give exactly one of group, group_pattern, group_regex",
+                ));
+            }
+            if a.group.as_deref().is_some_and(|g| g.trim().is_empty()) {
+                return Err(ConfigError::new(key("group"), "must not be empty"));
+            }
+            if let Some(p) = &a.group_pattern {
+                regex::Regex::new(p).map_err(|e| ConfigError::new(key("group_pattern"), e.to_string()))?;
+            }
+            if let Some(t) = &a.tenant {
+                if !self.tenants.iter().any(|x| &x.name == t) {
+                    return Err(ConfigError::new(key("tenant"), format!("no tenant named {t:?}")));
+                }
+            }
+            if let Some(r) = &a.group_regex {
+                let re = regex::Regex::new(r).map_err(|e| ConfigError::new(key("group_regex"), e.to_string()))?;
+                let names: Vec<&str> = re.capture_names().flatten().collect();
+                if !(names.contains(&"uin") && names.contains(&"role")) {
+                    return Err(ConfigError::new(
+                        key("group_regex"),
+                        "needs the named captures (?P<uin>…) and (?P<role>…)",
+                    ));
+                }
+                if a.role_configuration_id.is_some()
+                    || a.role_configuration.is_some()
+                    || !a.target_uins.is_empty()
+                    || a.all_accounts
+                {
+                    return Err(ConfigError::new(
+                        key("group_regex"),
+                        "takes account and role configuration from the group name; remove role_configuration*, target_uins and all_accounts",
+                    ));
+                }
+                continue;
+            }
+            match (&a.role_configuration_id, &a.role_configuration) {
+                (Some(id), None) if id.starts_with("rc-") => {}
+                (Some(_), None) => {
+                    return Err(ConfigError::new(
+                        key("role_configuration_id"),
+                        "must be a role configuration id (rc-…)",
+                    ));
+                }
+                (None, Some(name)) if !name.trim().is_empty() => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        key("role_configuration_id"),
+                        "give exactly one of role_configuration_id, role_configuration",
+                    ));
+                }
+            }
+            if a.target_uins.is_empty() == !a.all_accounts {
+                return Err(ConfigError::new(
+                    key("target_uins"),
+                    "give target_uins or all_accounts = true (not both)",
                 ));
             }
         }

@@ -9,14 +9,19 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::mapping::{self, GroupFields, UserFields};
+use super::rules::{RoleRef, Target};
 use super::{Engine, Failure, TenantPolicy, op_error};
 use crate::config::{OnConflict, OnUsernameChange};
 use crate::scim::schema::ResourceKind;
-use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind};
+use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind, TaskRow, Write};
 use crate::tencent::model::{
     AddUserToGroup, CreateGroup, CreateUser, DeleteGroup, DeleteRoleAssignment, DeleteUser, GroupInfo,
     ListGroupMembers, ListGroups, ListJoinedGroupsForUser, ListRoleAssignments, ListUsers, ObjectType, PrincipalType,
     RemoveUserFromGroup, UpdateGroup, UpdateUser, UpdateUserStatus, UserInfo, UserStatus,
+};
+use crate::tencent::model::{
+    CreateRoleAssignment, DeprovisionStrategy, GetTaskStatus, ListTasks, ProvisionRoleConfiguration,
+    RoleAssignmentInfo, TaskState, task_type,
 };
 use crate::tencent::{CicError, ErrorClass};
 
@@ -34,20 +39,20 @@ pub fn created_kind(op: &Op) -> Option<ResourceKind> {
 
 /// Runs `op`; returns its outcome and the link it established or updated, which the engine
 /// saves in the same transaction as the outcome (one synced commit per operation).
-pub async fn execute(engine: &Engine, op: &Op) -> (Outcome, Option<LinkWrite>) {
+pub async fn execute(engine: &Engine, op: &Op) -> (Outcome, Vec<Write>) {
     let Some(tenant) = engine.tenant(&op.tenant).cloned() else {
         let refused = Failure::Refused(OpError {
             code: None,
             message: format!("tenant {} is no longer configured", op.tenant),
             request_id: None,
         });
-        return (Err(refused), None);
+        return (Err(refused), Vec::new());
     };
     let x = Exec {
         engine,
         op,
         tenant,
-        link: Mutex::new(None),
+        writes: Mutex::new(Vec::new()),
     };
     let outcome = match op.kind {
         OpKind::UserSync => x.user_sync().await,
@@ -55,9 +60,11 @@ pub async fn execute(engine: &Engine, op: &Op) -> (Outcome, Option<LinkWrite>) {
         OpKind::GroupSync => x.group_sync().await,
         OpKind::GroupDelete => x.group_delete().await,
         OpKind::MemberSync => x.member_sync().await,
+        OpKind::AssignSync => x.assign_sync().await,
+        OpKind::Deploy => x.deploy().await,
     };
-    let link = x.link.lock().unwrap_or_else(|p| p.into_inner()).take();
-    (outcome, link)
+    let writes = std::mem::take(&mut *x.writes.lock().unwrap_or_else(|p| p.into_inner()));
+    (outcome, writes)
 }
 
 fn code_is(e: &CicError, code: &str) -> bool {
@@ -68,8 +75,9 @@ struct Exec<'a> {
     engine: &'a Engine,
     op: &'a Op,
     tenant: TenantPolicy,
-    /// The latest link state this attempt reached, saved with its outcome.
-    link: Mutex<Option<LinkWrite>>,
+    /// What this attempt established (the latest link, tasks, managed assignments), saved
+    /// with its outcome.
+    writes: Mutex<Vec<Write>>,
 }
 
 impl Exec<'_> {
@@ -93,10 +101,17 @@ impl Exec<'_> {
             cic_name: cic_name.to_owned(),
             synced,
         };
-        self.engine
-            .store
-            .save_link(&self.tenant.name, kind, &self.op.resource_id, &link, self.engine.now())
-            .await?;
+        // Saved with the attempt's outcome, in the same commit. Deferring it is safe: an
+        // attempt that dies before that commit is repeated, and its creates find their object
+        // again by the marker.
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        writes.retain(|w| !matches!(w, Write::Link(_)));
+        writes.push(Write::Link(LinkWrite {
+            tenant: self.tenant.name.clone(),
+            kind,
+            scim_id: self.op.resource_id.clone(),
+            link,
+        }));
         Ok(())
     }
 
@@ -768,6 +783,541 @@ impl Exec<'_> {
                 Ok(format!("{} was already in {}", user.cic_id, group.cic_id))
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+// ---- role assignments and deployments ---------------------------------------------------------
+
+/// Task status strings as Identity Center spells them.
+const IN_PROGRESS: &str = "InProgress";
+const SUCCESS: &str = "Success";
+const FAILED: &str = "Failed";
+/// A task that ends Failed with an empty FailureReason (an account that just joined the
+/// organization, reference 0.2) is started again this many times before the operation fails.
+const EMPTY_FAILURE_RETRIES: usize = 3;
+/// An operation polling its tasks gives up after this many polls (about half an hour with
+/// the capped backoff below).
+const MAX_POLLS: i64 = 200;
+
+fn state_str(s: TaskState) -> &'static str {
+    match s {
+        TaskState::Success => SUCCESS,
+        TaskState::Failed => FAILED,
+        // An empty or unknown status counts as still pending, as the enterprise Terraform
+        // provider treats it.
+        TaskState::InProgress | TaskState::Unknown => IN_PROGRESS,
+    }
+}
+
+/// Poll delay after `polls` polls: soon at first, then slower, capped at 10 s.
+fn poll_delay(polls: i64) -> Duration {
+    let exp = u32::try_from(polls.clamp(0, 5)).unwrap_or(5);
+    (Duration::from_millis(300) * 2u32.pow(exp)).min(Duration::from_secs(10))
+}
+
+impl Exec<'_> {
+    fn push(&self, w: Write) {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    fn task_row(&self, task: &TaskInfoLike, scim_group: Option<&str>) -> TaskRow {
+        let now = crate::store::format_time(self.engine.now());
+        TaskRow {
+            tenant: self.tenant.name.clone(),
+            task_id: task.task_id.clone(),
+            task_type: task.task_type.clone(),
+            scim_group: scim_group.map(str::to_owned),
+            role_configuration_id: task.role_configuration_id.clone(),
+            target_uin: task.target_uin,
+            status: task.status.to_owned(),
+            failure_reason: task.failure_reason.clone(),
+            polls: 0,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
+    /// Polls the given in-progress tasks once. Returns the updated rows (also queued as writes).
+    async fn poll_tasks(&self, tasks: Vec<TaskRow>) -> Result<Vec<TaskRow>, Failure> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for mut t in tasks {
+            let r = self
+                .engine
+                .client
+                .call(&GetTaskStatus {
+                    zone_id: self.zone(),
+                    task_id: t.task_id.clone(),
+                })
+                .await;
+            match r {
+                Ok(answer) => {
+                    t.status = state_str(answer.task_status.status).to_owned();
+                    let reason = answer.task_status.failure_reason;
+                    t.failure_reason = (!reason.is_empty()).then_some(reason);
+                }
+                Err(e) if code_is(&e, "ResourceNotFound.RoleConfigurationTaskNotFound") => {
+                    t.status = FAILED.to_owned();
+                    t.failure_reason = Some("Identity Center no longer knows this task".to_owned());
+                }
+                Err(e) => return Err(e.into()),
+            }
+            t.polls += 1;
+            self.push(Write::Task(t.clone()));
+            out.push(t);
+        }
+        Ok(out)
+    }
+
+    /// The tasks still running for this operation; `None` when there are none. Polls them,
+    /// and asks to be run again while any is in progress.
+    async fn follow_tasks(&self, running: Vec<TaskRow>) -> Result<Option<Vec<TaskRow>>, Failure> {
+        if running.is_empty() {
+            return Ok(None);
+        }
+        let polled = self.poll_tasks(running).await?;
+        if let Some(t) = polled.iter().find(|t| t.status == IN_PROGRESS) {
+            if t.polls >= MAX_POLLS {
+                return Err(Failure::Refused(OpError {
+                    code: None,
+                    message: format!(
+                        "task {} is still InProgress after {} polls; giving up",
+                        t.task_id, t.polls
+                    ),
+                    request_id: None,
+                }));
+            }
+            return Err(Failure::Wait(
+                poll_delay(t.polls),
+                format!("waiting for task {}", t.task_id),
+            ));
+        }
+        Ok(Some(polled))
+    }
+
+    /// Resolves the rules for a group name into (role configuration id, account) pairs.
+    async fn desired_assignments(&self, display_name: &str) -> Result<Result<Vec<(String, u64)>, String>, Failure> {
+        let wanted = self.engine.rules.wanted(&self.tenant.name, display_name);
+        if wanted.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let roles = self.engine.role_configurations(&self.tenant.zone_id).await?;
+        let mut members: Option<Vec<u64>> = None;
+        let mut out = Vec::new();
+        for (role, target) in wanted {
+            let id = match &role {
+                RoleRef::Id(id) => roles.iter().find(|r| &r.role_configuration_id == id),
+                RoleRef::Name(n) => roles.iter().find(|r| &r.role_configuration_name == n),
+            };
+            let Some(id) = id.map(|r| r.role_configuration_id.clone()) else {
+                return Ok(Err(format!(
+                    "group {display_name:?}: role configuration {role:?} does not exist in zone {}",
+                    self.tenant.zone_id
+                )));
+            };
+            if members.is_none() {
+                members = Some(self.engine.member_uins().await?);
+            }
+            let m = members.as_deref().unwrap_or_default();
+            match target {
+                Target::Uin(u) if m.contains(&u) || Some(u) == self.engine.manager_uin => out.push((id, u)),
+                Target::Uin(u) => {
+                    return Ok(Err(format!(
+                        "group {display_name:?}: account {u} is not a member account of the organization"
+                    )));
+                }
+                Target::AllAccounts => out.extend(m.iter().map(|u| (id.clone(), *u))),
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(Ok(out))
+    }
+
+    /// Makes the group's managed role assignments match the rules: CreateRoleAssignment for
+    /// the missing ones (50 per call), DeleteRoleAssignment for those no rule gives any more,
+    /// each task persisted with the outcome and followed to its end.
+    async fn assign_sync(&self) -> Outcome {
+        let store = &self.engine.store;
+        let tenant = self.tenant.name.clone();
+        let group_id = self.op.resource_id.clone();
+        let running = store
+            .tasks(Some(&tenant), Some(&group_id), None, Some(IN_PROGRESS), 1000)
+            .await?;
+        if let Some(finished) = self.follow_tasks(running).await? {
+            for t in &finished {
+                let create = t.task_type == task_type::CREATE_ROLE_ASSIGNMENT;
+                if t.status == SUCCESS {
+                    self.push(Write::Assignment {
+                        tenant: tenant.clone(),
+                        scim_group: group_id.clone(),
+                        role_configuration_id: t.role_configuration_id.clone(),
+                        target_uin: t.target_uin,
+                        present: create,
+                    });
+                }
+            }
+            // Re-evaluate at once: the writes above commit first.
+            return Err(Failure::Wait(
+                Duration::from_millis(10),
+                "tasks finished; re-checking the rules".to_owned(),
+            ));
+        }
+        let Some(group) = store.link(&tenant, ResourceKind::Group, &group_id).await? else {
+            return Ok("the group is not in Identity Center; nothing to assign".to_owned());
+        };
+        let row = store.get(ResourceKind::Group, &tenant, &group_id).await?;
+        let desired = match &row {
+            Some(r) => {
+                let name = r
+                    .doc
+                    .get("displayName")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                match self.desired_assignments(&name).await? {
+                    Ok(d) => d,
+                    Err(reason) => {
+                        return Err(Failure::Refused(OpError {
+                            code: None,
+                            message: reason,
+                            request_id: None,
+                        }));
+                    }
+                }
+            }
+            None => Vec::new(),
+        };
+        let managed = store.managed_assignments(&tenant, &group_id).await?;
+        // Failed creates with an empty reason are retried a bounded number of times; one with a
+        // reason ends the operation with it.
+        let history = store
+            .tasks(Some(&tenant), Some(&group_id), None, Some(FAILED), 1000)
+            .await?;
+        let mut to_create = Vec::new();
+        for pair in desired.iter().filter(|p| !managed.contains(p)) {
+            let failures: Vec<&TaskRow> = history
+                .iter()
+                .filter(|t| {
+                    t.task_type == task_type::CREATE_ROLE_ASSIGNMENT
+                        && t.role_configuration_id == pair.0
+                        && t.target_uin == pair.1
+                })
+                .collect();
+            if let Some(t) = failures.iter().find(|t| t.failure_reason.is_some()) {
+                return Err(Failure::Refused(OpError {
+                    code: None,
+                    message: format!(
+                        "assigning {} on account {} failed: {} (task {})",
+                        pair.0,
+                        pair.1,
+                        t.failure_reason.as_deref().unwrap_or_default(),
+                        t.task_id
+                    ),
+                    request_id: None,
+                }));
+            }
+            if failures.len() >= EMPTY_FAILURE_RETRIES {
+                return Err(Failure::Refused(OpError {
+                    code: None,
+                    message: format!(
+                        "assigning {} on account {} failed {} times without a reason (a newly joined account?)",
+                        pair.0,
+                        pair.1,
+                        failures.len()
+                    ),
+                    request_id: None,
+                }));
+            }
+            to_create.push(pair.clone());
+        }
+        let to_delete: Vec<(String, u64)> = managed.iter().filter(|p| !desired.contains(p)).cloned().collect();
+        if to_create.is_empty() && to_delete.is_empty() {
+            return Ok(format!("{}: {} assignments in place", group.cic_id, desired.len()));
+        }
+        // An earlier attempt may have started the work and lost the task ids (a crash between
+        // the call and the commit): existing assignments and running tasks are taken over.
+        let existing = self
+            .engine
+            .client
+            .list_all(&ListRoleAssignments {
+                zone_id: self.zone(),
+                principal_type: Some(PrincipalType::Group),
+                principal_id: Some(group.cic_id.clone()),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        let in_flight = self
+            .engine
+            .client
+            .list_all(&ListTasks {
+                zone_id: self.zone(),
+                principal_id: Some(group.cic_id.clone()),
+                status: Some(TaskState::InProgress),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        let mut started = 0;
+        let mut entries = Vec::new();
+        for (rc, uin) in &to_create {
+            if existing
+                .iter()
+                .any(|a| &a.role_configuration_id == rc && a.target_uin == *uin)
+            {
+                self.push(Write::Assignment {
+                    tenant: tenant.clone(),
+                    scim_group: group_id.clone(),
+                    role_configuration_id: rc.clone(),
+                    target_uin: *uin,
+                    present: true,
+                });
+                continue;
+            }
+            if let Some(t) = in_flight
+                .iter()
+                .find(|t| &t.role_configuration_id == rc && t.target_uin == *uin)
+            {
+                self.push(Write::Task(self.task_row(&TaskInfoLike::from(t), Some(&group_id))));
+                started += 1;
+                continue;
+            }
+            entries.push(RoleAssignmentInfo::new(
+                rc.clone(),
+                PrincipalType::Group,
+                group.cic_id.clone(),
+                self.engine.target_type(*uin),
+                *uin,
+            ));
+        }
+        for chunk in entries.chunks(50) {
+            let r = self
+                .engine
+                .client
+                .call(&CreateRoleAssignment {
+                    zone_id: self.zone(),
+                    role_assignment_info: Some(chunk.to_vec()),
+                })
+                .await;
+            match r {
+                Ok(answer) => {
+                    for t in &answer.tasks {
+                        self.push(Write::Task(self.task_row(&TaskInfoLike::from(t), Some(&group_id))));
+                        started += 1;
+                    }
+                }
+                // Another path created it meanwhile: take it over on the next pass.
+                Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationAlreadyExist") => {}
+                Err(e) if matches!(e.class(), ErrorClass::NotFound | ErrorClass::Invalid) => {
+                    let mut error = op_error(&e);
+                    error.message = format!("CreateRoleAssignment for group {}: {}", group.cic_id, error.message);
+                    return Err(Failure::Refused(error));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let strategy = match self.engine.deprovision {
+            crate::config::Deprovision::LastOnAccount => {
+                Some(DeprovisionStrategy::DeprovisionForLastRoleAssignmentOnAccount)
+            }
+            crate::config::Deprovision::None => Some(DeprovisionStrategy::None),
+        };
+        for (rc, uin) in &to_delete {
+            let r = self
+                .engine
+                .client
+                .call(&DeleteRoleAssignment {
+                    zone_id: self.zone(),
+                    role_configuration_id: rc.clone(),
+                    target_type: self.engine.target_type(*uin),
+                    target_uin: *uin,
+                    principal_type: PrincipalType::Group,
+                    principal_id: group.cic_id.clone(),
+                    deprovision_strategy: strategy,
+                })
+                .await;
+            match r {
+                Ok(answer) => match answer.task {
+                    Some(t) => {
+                        self.push(Write::Task(self.task_row(&TaskInfoLike::from(&t), Some(&group_id))));
+                        started += 1;
+                    }
+                    None => self.push(Write::Assignment {
+                        tenant: tenant.clone(),
+                        scim_group: group_id.clone(),
+                        role_configuration_id: rc.clone(),
+                        target_uin: *uin,
+                        present: false,
+                    }),
+                },
+                Err(e) if code_is(&e, "ResourceNotFound.RoleConfigurationAuthorizationNotFound") => {
+                    self.push(Write::Assignment {
+                        tenant: tenant.clone(),
+                        scim_group: group_id.clone(),
+                        role_configuration_id: rc.clone(),
+                        target_uin: *uin,
+                        present: false,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if started > 0 {
+            return Err(Failure::Wait(
+                poll_delay(0),
+                format!("started {started} assignment tasks"),
+            ));
+        }
+        Err(Failure::Wait(
+            Duration::from_millis(10),
+            "assignments recorded; re-checking".to_owned(),
+        ))
+    }
+
+    /// ProvisionRoleConfiguration of one role configuration on one account (or, for `*`,
+    /// one queued operation per member account), followed to the end of its task. Operations
+    /// on one account run one at a time (their key is the account).
+    async fn deploy(&self) -> Outcome {
+        let rc = self.op.resource_id.clone();
+        let target = self.op.related_id.clone().unwrap_or_default();
+        if target == "*" {
+            let members = self.engine.member_uins().await?;
+            let now = self.engine.now();
+            for uin in &members {
+                self.engine
+                    .store
+                    .enqueue_op(&self.tenant.name, OpKind::Deploy, &rc, Some(&uin.to_string()), now)
+                    .await?;
+            }
+            return Ok(format!(
+                "queued the deployment of {rc} on {} member accounts",
+                members.len()
+            ));
+        }
+        let Ok(uin) = target.parse::<u64>() else {
+            return Err(Failure::Refused(OpError {
+                code: None,
+                message: format!("{target:?} is not an account UIN"),
+                request_id: None,
+            }));
+        };
+        let store = &self.engine.store;
+        let mine: Vec<TaskRow> = store
+            .tasks(Some(&self.tenant.name), None, Some((&rc, uin)), None, 1000)
+            .await?
+            .into_iter()
+            .filter(|t| t.task_type == task_type::PROVISION_ROLE_CONFIGURATION)
+            .collect();
+        // Tasks this operation started (recorded after it was created).
+        let mine: Vec<TaskRow> = mine
+            .into_iter()
+            .filter(|t| t.created_at >= self.op.created_at)
+            .collect();
+        let running: Vec<TaskRow> = mine.iter().filter(|t| t.status == IN_PROGRESS).cloned().collect();
+        if let Some(finished) = self.follow_tasks(running).await? {
+            let t = &finished[0];
+            if t.status == SUCCESS {
+                return Ok(format!("deployed {rc} on {uin} (task {})", t.task_id));
+            }
+            let failed = mine.iter().filter(|t| t.status == FAILED).count() + 1;
+            if t.failure_reason.is_some() || failed >= EMPTY_FAILURE_RETRIES {
+                return Err(Failure::Refused(OpError {
+                    code: None,
+                    message: format!(
+                        "deploying {rc} on {uin} failed: {} (task {})",
+                        t.failure_reason.as_deref().unwrap_or("no reason given, after retries"),
+                        t.task_id
+                    ),
+                    request_id: None,
+                }));
+            }
+            return Err(Failure::Wait(
+                Duration::from_secs(2),
+                format!("task {} failed without a reason; trying again", t.task_id),
+            ));
+        }
+        if mine.iter().any(|t| t.status == SUCCESS) {
+            return Ok(format!("deployed {rc} on {uin}"));
+        }
+        // A deployment started before a crash whose task id was lost is taken over.
+        let in_flight = self
+            .engine
+            .client
+            .list_all(&ListTasks {
+                zone_id: self.zone(),
+                role_configuration_id: Some(rc.clone()),
+                target_uin: Some(uin),
+                task_type: Some(task_type::PROVISION_ROLE_CONFIGURATION.to_owned()),
+                status: Some(TaskState::InProgress),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        if let Some(t) = in_flight.first() {
+            self.push(Write::Task(self.task_row(&TaskInfoLike::from(t), None)));
+            return Err(Failure::Wait(
+                poll_delay(0),
+                format!("following running task {}", t.task_id),
+            ));
+        }
+        let r = self
+            .engine
+            .client
+            .call(&ProvisionRoleConfiguration {
+                zone_id: self.zone(),
+                role_configuration_id: rc.clone(),
+                target_type: self.engine.target_type(uin),
+                target_uin: uin,
+            })
+            .await;
+        match r {
+            Ok(answer) => {
+                let t = answer.task;
+                let mut row = self.task_row(
+                    &TaskInfoLike {
+                        task_id: t.task_id.clone(),
+                        task_type: task_type::PROVISION_ROLE_CONFIGURATION.to_owned(),
+                        role_configuration_id: rc.clone(),
+                        target_uin: uin,
+                        status: state_str(t.task_status.unwrap_or_default()),
+                        failure_reason: None,
+                    },
+                    None,
+                );
+                row.created_at = std::cmp::max(row.created_at, self.op.created_at.clone());
+                self.push(Write::Task(row));
+                Err(Failure::Wait(poll_delay(0), format!("started task {}", t.task_id)))
+            }
+            Err(e) if matches!(e.class(), ErrorClass::NotFound | ErrorClass::Invalid) => {
+                let mut error = op_error(&e);
+                error.message = format!("ProvisionRoleConfiguration of {rc} on {uin}: {}", error.message);
+                Err(Failure::Refused(error))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The fields cic-bridge keeps of a task, from either task type of the API.
+struct TaskInfoLike {
+    task_id: String,
+    task_type: String,
+    role_configuration_id: String,
+    target_uin: u64,
+    status: &'static str,
+    failure_reason: Option<String>,
+}
+
+impl From<&crate::tencent::model::TaskInfo> for TaskInfoLike {
+    fn from(t: &crate::tencent::model::TaskInfo) -> Self {
+        TaskInfoLike {
+            task_id: t.task_id.clone(),
+            task_type: t.task_type.clone(),
+            role_configuration_id: t.role_configuration_id.clone(),
+            target_uin: t.target_uin,
+            status: state_str(t.status),
+            failure_reason: t.failure_reason.clone().filter(|r| !r.is_empty()),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod exec;
 pub mod mapping;
+pub mod rules;
 pub mod schedule;
 
 use std::collections::HashMap;
@@ -100,6 +101,13 @@ pub struct Engine {
     pub(crate) tenants: HashMap<String, TenantPolicy>,
     pub(crate) config: EngineConfig,
     pub(crate) clock: SharedClock,
+    pub(crate) rules: rules::Rules,
+    pub(crate) manager_uin: Option<u64>,
+    pub(crate) deprovision: crate::config::Deprovision,
+    /// Role configurations per zone and the organization's member accounts, cached briefly:
+    /// rules resolve names and "all accounts" on every assignment sync.
+    role_cache: std::sync::Mutex<HashMap<String, (std::time::Instant, Vec<crate::tencent::model::RoleConfiguration>)>>,
+    member_cache: std::sync::Mutex<Option<(std::time::Instant, Vec<u64>)>>,
     /// This process's lease owner id.
     owner: String,
     wake: Notify,
@@ -122,13 +130,20 @@ impl Engine {
         tenants: impl IntoIterator<Item = TenantPolicy>,
         config: EngineConfig,
         clock: SharedClock,
+        rules: rules::Rules,
+        manager_uin: Option<u64>,
     ) -> Arc<Engine> {
         Arc::new(Engine {
             store,
             client,
             tenants: tenants.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            deprovision: config.deprovision,
             config,
             clock,
+            rules,
+            manager_uin,
+            role_cache: Default::default(),
+            member_cache: Default::default(),
             owner: format!("worker-{}", uuid::Uuid::new_v4()),
             wake: Notify::new(),
             completed: Notify::new(),
@@ -332,10 +347,12 @@ impl Engine {
                 })
             };
             let started = std::time::Instant::now();
-            let (outcome, link) = exec::execute(self, &op).await;
+            let (outcome, mut writes) = exec::execute(self, &op).await;
             renew.abort();
             // A refused create is rolled back: it never got an object to link.
-            let link = link.filter(|_| !matches!(outcome, Err(Failure::Refused(_))));
+            if matches!(outcome, Err(Failure::Refused(_))) {
+                writes.clear();
+            }
             let finish = self.finish_for(&op, outcome).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match &finish {
@@ -352,7 +369,7 @@ impl Engine {
                 ),
                 Finish::Held { note } => tracing::warn!(note = %note, "held by the destructive-change fuse"),
             }
-            match self.store.finish(op.id, &self.owner, &finish, self.now(), link.as_ref()).await {
+            match self.store.finish(op.id, &self.owner, &finish, self.now(), &writes).await {
                 Ok(true) => {}
                 Ok(false) => tracing::warn!("lease lost before the outcome was recorded; another worker runs it again"),
                 Err(e) => tracing::error!(error = %e, "recording the outcome failed; the operation runs again when its lease expires"),
@@ -469,7 +486,7 @@ impl Engine {
                 "FailedOperation.GroupUserCountOverUpperLimit",
                 "FailedOperation.UserAddGroupCountOverUpperLimit",
             ],
-            OpKind::UserDelete | OpKind::GroupDelete => return,
+            OpKind::UserDelete | OpKind::GroupDelete | OpKind::AssignSync | OpKind::Deploy => return,
         };
         let now = self.now();
         let Ok(alarms) = self.store.alarms().await else { return };
@@ -518,6 +535,105 @@ impl Engine {
             self.config.fuse_share * 100.0,
             self.config.fuse_min
         )))
+    }
+}
+
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+impl Engine {
+    /// Role configurations of `zone` (cached for a short while).
+    pub(crate) async fn role_configurations(
+        &self,
+        zone: &str,
+    ) -> Result<Vec<crate::tencent::model::RoleConfiguration>, CicError> {
+        if let Some((at, list)) = lock(&self.role_cache).get(zone) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(list.clone());
+            }
+        }
+        let list = self
+            .client
+            .list_all(&crate::tencent::model::ListRoleConfigurations {
+                zone_id: zone.to_owned(),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        lock(&self.role_cache).insert(zone.to_owned(), (std::time::Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// The organization's member account UINs (cached for a short while).
+    pub(crate) async fn member_uins(&self) -> Result<Vec<u64>, CicError> {
+        if let Some((at, list)) = lock(&self.member_cache).as_ref() {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(list.clone());
+            }
+        }
+        let list: Vec<u64> = self
+            .client
+            .organization_members()
+            .await?
+            .into_iter()
+            .map(|m| m.member_uin)
+            .collect();
+        *lock(&self.member_cache) = Some((std::time::Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    pub(crate) fn target_type(&self, uin: u64) -> crate::tencent::model::TargetType {
+        if Some(uin) == self.manager_uin {
+            crate::tencent::model::TargetType::ManagerUin
+        } else {
+            crate::tencent::model::TargetType::MemberUin
+        }
+    }
+
+    /// Checks every `[[assignments]]` rule against each live tenant's zone: role
+    /// configurations must exist (by id or name) and explicit UINs must be accounts of the
+    /// organization. Returns the problems, by name; empty when all is well.
+    pub async fn validate_rules(&self) -> Result<Vec<String>, CicError> {
+        let mut problems = Vec::new();
+        if self.rules.is_empty() {
+            return Ok(problems);
+        }
+        let mut members: Option<Vec<u64>> = None;
+        for t in self.tenants.values().filter(|t| t.mode == TenantMode::Live) {
+            let (roles, uins) = self.rules.references(&t.name);
+            let known = self.role_configurations(&t.zone_id).await?;
+            for r in roles {
+                let found = match &r {
+                    rules::RoleRef::Id(id) => known.iter().any(|k| &k.role_configuration_id == id),
+                    rules::RoleRef::Name(n) => known.iter().any(|k| &k.role_configuration_name == n),
+                };
+                if !found {
+                    problems.push(format!(
+                        "tenant {}: role configuration {} does not exist in zone {}",
+                        t.name,
+                        match &r {
+                            rules::RoleRef::Id(id) => id.clone(),
+                            rules::RoleRef::Name(n) => format!("named {n:?}"),
+                        },
+                        t.zone_id
+                    ));
+                }
+            }
+            if !uins.is_empty() {
+                if members.is_none() {
+                    members = Some(self.member_uins().await?);
+                }
+                let m = members.as_deref().unwrap_or_default();
+                for u in uins {
+                    if !m.contains(&u) && Some(u) != self.manager_uin {
+                        problems.push(format!(
+                            "tenant {}: account {u} is not a member account of the organization",
+                            t.name
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(problems)
     }
 }
 

@@ -20,7 +20,7 @@ use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::patch::PatchOutcome;
 use crate::scim::schema::ResourceKind;
 
-pub use ops::{Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus};
+pub use ops::{Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, TaskRow, Write};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -263,7 +263,7 @@ delegate! {
     /// Claims due operations of `tenants` (see `SqliteStore::claim`).
     fn claim(&self, owner: &str, tenants: &[String], now: OffsetDateTime, lease: Duration, limit: i64, exclude_kinds: &[&str]) -> Vec<Op>;
     fn renew_lease(&self, id: i64, owner: &str, until: OffsetDateTime) -> bool;
-    fn finish(&self, id: i64, owner: &str, finish: &Finish, now: OffsetDateTime, link: Option<&LinkWrite>) -> bool;
+    fn finish(&self, id: i64, owner: &str, finish: &Finish, now: OffsetDateTime, writes: &[Write]) -> bool;
     fn try_mark_destructive(&self, id: i64, tenant: &str, since: OffsetDateTime, limit: i64, now: OffsetDateTime) -> bool;
     fn destructive_count(&self, tenant: &str, since: OffsetDateTime) -> i64;
     fn reap_expired(&self, now: OffsetDateTime) -> u64;
@@ -285,6 +285,10 @@ delegate! {
     fn raise_alarm(&self, tenant: &str, code: &str, message: &str, now: OffsetDateTime) -> ();
     fn clear_alarm(&self, tenant: &str, code: &str, now: OffsetDateTime) -> ();
     fn alarms(&self) -> Vec<Alarm>;
+    fn tasks(&self, tenant: Option<&str>, scim_group: Option<&str>, target: Option<(&str, u64)>, status: Option<&str>, limit: i64) -> Vec<TaskRow>;
+    fn managed_assignments(&self, tenant: &str, scim_group: &str) -> Vec<(String, u64)>;
+    fn enqueue_op(&self, tenant: &str, kind: OpKind, resource_id: &str, related_id: Option<&str>, now: OffsetDateTime) -> i64;
+    fn enqueue_assign_all(&self, tenant: &str, now: OffsetDateTime) -> u64;
     fn abandon_parked_create(&self, op_id: i64, tenant: &str, kind: ResourceKind, scim_id: &str, now: OffsetDateTime) -> bool;
 }
 

@@ -20,15 +20,22 @@ pub enum OpKind {
     GroupDelete,
     /// Makes one (group, user) membership in Identity Center match the store.
     MemberSync,
+    /// Makes a group's role assignments match the `[[assignments]]` rules.
+    AssignSync,
+    /// ProvisionRoleConfiguration of one role configuration (`resource_id`) on one account
+    /// (`related_id`, or `*` for every member account), followed to the end of its task.
+    Deploy,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 5] = [
+    pub const ALL: [OpKind; 7] = [
         OpKind::UserSync,
         OpKind::UserDelete,
         OpKind::GroupSync,
         OpKind::GroupDelete,
         OpKind::MemberSync,
+        OpKind::AssignSync,
+        OpKind::Deploy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +45,8 @@ impl OpKind {
             OpKind::GroupSync => "group.sync",
             OpKind::GroupDelete => "group.delete",
             OpKind::MemberSync => "member.sync",
+            OpKind::AssignSync => "assign.sync",
+            OpKind::Deploy => "deploy",
         }
     }
 
@@ -65,12 +74,19 @@ impl OpKind {
             OpKind::UserSync | OpKind::UserDelete => format!("user:{resource_id}"),
             OpKind::GroupSync | OpKind::GroupDelete => format!("group:{resource_id}"),
             OpKind::MemberSync => format!("member:{resource_id}:{}", related_id.unwrap_or_default()),
+            OpKind::AssignSync => format!("assign:{resource_id}"),
+            // One deployment in flight per account at a time (other clouds refuse concurrent
+            // deployments on one account; assume Tencent may too).
+            OpKind::Deploy => format!("deploy:{}", related_id.unwrap_or_default()),
         }
     }
 
     /// Whether a queued operation of this kind covers a later one on the same key.
     pub fn coalesces(self) -> bool {
-        matches!(self, OpKind::UserSync | OpKind::GroupSync | OpKind::MemberSync)
+        matches!(
+            self,
+            OpKind::UserSync | OpKind::GroupSync | OpKind::MemberSync | OpKind::AssignSync | OpKind::Deploy
+        )
     }
 }
 
@@ -198,6 +214,39 @@ pub struct CicLink {
     pub cic_name: String,
     /// The last state written to Identity Center.
     pub synced: Value,
+}
+
+/// A task Identity Center returned, or its new state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    pub tenant: String,
+    pub task_id: String,
+    pub task_type: String,
+    pub scim_group: Option<String>,
+    pub role_configuration_id: String,
+    pub target_uin: u64,
+    /// `InProgress`, `Success` or `Failed`.
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub polls: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What an attempt writes together with its outcome, in one transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Link(LinkWrite),
+    /// Insert or update a task.
+    Task(TaskRow),
+    /// A managed assignment now exists (`present`) or is gone.
+    Assignment {
+        tenant: String,
+        scim_group: String,
+        role_configuration_id: String,
+        target_uin: u64,
+        present: bool,
+    },
 }
 
 /// A link to save together with an operation's outcome.

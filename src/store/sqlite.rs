@@ -635,13 +635,14 @@ pub(super) async fn enqueue_with(
     let key = kind.key(resource_id, related_id);
     if coalesce {
         let queued: Option<i64> = sqlx::query_scalar(
-            "SELECT o.id FROM operations o WHERE o.tenant = ?1 AND o.resource_key = ?2 AND o.kind = ?3 AND o.state = 'pending' \
+            "SELECT o.id FROM operations o WHERE o.tenant = ?1 AND o.resource_key = ?2 AND o.kind = ?3 AND o.resource_id = ?4 AND o.state = 'pending' \
              AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
              ORDER BY o.id DESC LIMIT 1",
         )
         .bind(tenant)
         .bind(&key)
         .bind(kind.as_str())
+        .bind(resource_id)
         .fetch_optional(&mut **tx)
         .await?;
         if let Some(id) = queued {

@@ -6,7 +6,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::ops::{
-    Alarm, CicLink, Finish, LinkWrite, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, link_kind,
+    Alarm, CicLink, Finish, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, TaskRow, Write, link_kind,
     to_status, ts,
 };
 use super::sqlite::{MEMBER_SYNC_INSERT, SqliteStore, enqueue};
@@ -90,15 +90,15 @@ impl SqliteStore {
     /// Records the outcome of an attempt. False if this worker no longer holds the lease (it
     /// expired and another worker took the operation over); the outcome is then dropped.
     ///
-    /// `link`, when given, is saved in the same transaction (see [`Self::save_link`]): the
-    /// object an attempt created or updated is recorded with its outcome in one synced commit.
+    /// `writes` (links, tasks, managed assignments) are saved in the same transaction: what an
+    /// attempt created or started is recorded with its outcome in one synced commit.
     pub async fn finish(
         &self,
         id: i64,
         owner: &str,
         finish: &Finish,
         now: OffsetDateTime,
-        link: Option<&LinkWrite>,
+        writes: &[Write],
     ) -> Result<bool, StoreError> {
         let now_s = ts(now);
         let (state, next, result, error, undo_attempt): (&str, String, Option<String>, Option<&OpError>, bool) =
@@ -135,8 +135,8 @@ impl SqliteStore {
         if n != 1 {
             return Ok(false);
         }
-        if let Some(l) = link {
-            save_link_in(&mut tx, &l.tenant, l.kind, &l.scim_id, &l.link, &now_s).await?;
+        for w in writes {
+            apply_write(&mut tx, w, &now_s).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -575,6 +575,10 @@ async fn save_link_in(
     .bind(now_s)
     .execute(&mut **tx)
     .await?;
+    if kind == ResourceKind::Group {
+        // A group created or renamed may gain or lose assignment rules.
+        enqueue(tx, tenant, OpKind::AssignSync, scim_id, None, &Value::Null, now_s).await?;
+    }
     if existed.as_deref() != Some(link.cic_id.as_str()) {
         match kind {
             ResourceKind::Group => {
@@ -608,4 +612,158 @@ async fn save_link_in(
         }
     }
     Ok(())
+}
+
+async fn apply_write(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, w: &Write, now_s: &str) -> Result<(), StoreError> {
+    match w {
+        Write::Link(l) => save_link_in(tx, &l.tenant, l.kind, &l.scim_id, &l.link, now_s).await,
+        Write::Task(t) => {
+            sqlx::query(
+                "INSERT INTO cic_tasks (tenant, task_id, task_type, scim_group, role_configuration_id, target_uin, status, failure_reason, polls, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
+                 ON CONFLICT (tenant, task_id) DO UPDATE SET status = ?7, failure_reason = ?8, polls = ?9, updated_at = ?10",
+            )
+            .bind(&t.tenant)
+            .bind(&t.task_id)
+            .bind(&t.task_type)
+            .bind(&t.scim_group)
+            .bind(&t.role_configuration_id)
+            .bind(i64::try_from(t.target_uin).unwrap_or(i64::MAX))
+            .bind(&t.status)
+            .bind(&t.failure_reason)
+            .bind(t.polls)
+            .bind(now_s)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+        Write::Assignment {
+            tenant,
+            scim_group,
+            role_configuration_id,
+            target_uin,
+            present,
+        } => {
+            let sql = if *present {
+                "INSERT INTO cic_assignments (tenant, scim_group, role_configuration_id, target_uin, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"
+            } else {
+                "DELETE FROM cic_assignments WHERE tenant = ?1 AND scim_group = ?2 AND role_configuration_id = ?3 AND target_uin = ?4 AND ?5 IS NOT NULL"
+            };
+            sqlx::query(sql)
+                .bind(tenant)
+                .bind(scim_group)
+                .bind(role_configuration_id)
+                .bind(i64::try_from(*target_uin).unwrap_or(i64::MAX))
+                .bind(now_s)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+type TaskTuple = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+    Option<String>,
+    i64,
+    String,
+    String,
+);
+
+const TASK_COLUMNS: &str = "tenant, task_id, task_type, scim_group, role_configuration_id, target_uin, status, failure_reason, polls, created_at, updated_at";
+
+fn to_task(t: TaskTuple) -> TaskRow {
+    TaskRow {
+        tenant: t.0,
+        task_id: t.1,
+        task_type: t.2,
+        scim_group: t.3,
+        role_configuration_id: t.4,
+        target_uin: u64::try_from(t.5).unwrap_or_default(),
+        status: t.6,
+        failure_reason: t.7,
+        polls: t.8,
+        created_at: t.9,
+        updated_at: t.10,
+    }
+}
+
+impl SqliteStore {
+    /// Tasks of `tenant`, filtered by group, by (role configuration, account) and status.
+    pub async fn tasks(
+        &self,
+        tenant: Option<&str>,
+        scim_group: Option<&str>,
+        target: Option<(&str, u64)>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM cic_tasks WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR scim_group = ?2) \
+             AND (?3 IS NULL OR role_configuration_id = ?3) AND (?4 IS NULL OR target_uin = ?4) AND (?5 IS NULL OR status = ?5) \
+             ORDER BY created_at DESC LIMIT ?6"
+        );
+        let rows: Vec<TaskTuple> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(scim_group)
+            .bind(target.map(|t| t.0))
+            .bind(target.map(|t| i64::try_from(t.1).unwrap_or(i64::MAX)))
+            .bind(status)
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        Ok(rows.into_iter().map(to_task).collect())
+    }
+
+    /// The (role configuration, account) assignments cic-bridge made for a group.
+    pub async fn managed_assignments(&self, tenant: &str, scim_group: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT role_configuration_id, target_uin FROM cic_assignments WHERE tenant = ?1 AND scim_group = ?2 ORDER BY 1, 2",
+        )
+        .bind(tenant)
+        .bind(scim_group)
+        .fetch_all(&self.write)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(rc, uin)| (rc, u64::try_from(uin).unwrap_or_default()))
+            .collect())
+    }
+
+    /// Queues one operation (coalesced like a SCIM write's).
+    pub async fn enqueue_op(
+        &self,
+        tenant: &str,
+        kind: OpKind,
+        resource_id: &str,
+        related_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let id = enqueue(&mut tx, tenant, kind, resource_id, related_id, &Value::Null, &ts(now)).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Queues an `assign.sync` for every group of `tenant` that exists in Identity Center.
+    pub async fn enqueue_assign_all(&self, tenant: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let now_s = ts(now);
+        let mut tx = self.write.begin().await?;
+        let groups: Vec<String> =
+            sqlx::query_scalar("SELECT scim_id FROM cic_links WHERE tenant = ?1 AND kind = 'group' ORDER BY scim_id")
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await?;
+        for g in &groups {
+            enqueue(&mut tx, tenant, OpKind::AssignSync, g, None, &Value::Null, &now_s).await?;
+        }
+        tx.commit().await?;
+        Ok(groups.len() as u64)
+    }
 }

@@ -66,13 +66,13 @@ async fn an_expired_lease_gives_the_operation_to_another_worker() {
     let done = Finish::Done { result: "late".into() };
     assert!(
         !store
-            .finish(op, "w1", &done, T0 + Duration::from_secs(32), None)
+            .finish(op, "w1", &done, T0 + Duration::from_secs(32), &[])
             .await
             .unwrap()
     );
     assert!(
         store
-            .finish(op, "w2", &done, T0 + Duration::from_secs(32), None)
+            .finish(op, "w2", &done, T0 + Duration::from_secs(32), &[])
             .await
             .unwrap()
     );
@@ -90,7 +90,7 @@ async fn retries_wait_for_their_stored_time_and_keep_the_error() {
     let at = T0 + Duration::from_secs(8);
     assert!(
         store
-            .finish(op, "w", &Finish::Retry { at, error: err() }, T0, None)
+            .finish(op, "w", &Finish::Retry { at, error: err() }, T0, &[])
             .await
             .unwrap()
     );
@@ -160,7 +160,7 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
         "same key waits"
     );
     store
-        .finish(create, "w", &Finish::Done { result: "ok".into() }, T0, None)
+        .finish(create, "w", &Finish::Done { result: "ok".into() }, T0, &[])
         .await
         .unwrap();
     let next = store.claim("w", &tenants(), T0, LEASE, 10, &[]).await.unwrap();
@@ -177,7 +177,7 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
                 error: err(),
             },
             T0,
-            None,
+            &[],
         )
         .await
         .unwrap();
