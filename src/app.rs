@@ -98,6 +98,43 @@ pub fn build_engine(
     ))
 }
 
+/// On SIGHUP, reads `path` again and puts its `[[assignments]]` rules in force once they
+/// validate (other settings need a restart). A bad file or unknown names are logged with the
+/// key and the reason; the rules in force stay.
+pub async fn reload_rules_on_sighup(path: std::path::PathBuf, engine: Arc<Engine>, shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; rules reload needs a restart");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                got = hup.recv() => if got.is_none() { return },
+            }
+            tracing::info!(path = %path.display(), "SIGHUP: reloading [[assignments]]");
+            let rules = Config::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|c| crate::engine::rules::Rules::new(&c.assignments).map_err(|e| e.to_string()));
+            match rules {
+                Err(e) => tracing::error!(error = %e, "reload refused; the rules in force stay"),
+                Ok(rules) => match engine.reload_rules(rules).await {
+                    Ok(problems) if problems.is_empty() => tracing::info!("assignment rules reloaded"),
+                    Ok(problems) => tracing::error!(problems = ?problems, "reload refused; the rules in force stay"),
+                    Err(e) => tracing::error!(error = %e, "reload refused: cannot reach Identity Center to validate"),
+                },
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, engine);
+        shutdown.cancelled().await;
+    }
+}
+
 /// Opens the database of `config` and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::connect(
@@ -168,8 +205,24 @@ pub async fn run_with(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, tenants = config.tenants.len(), "serving SCIM at /scim/v2");
 
+    // Rules name role configurations and accounts that must exist: a typo stops start-up with
+    // the names, rather than failing every assignment later. Identity Center being
+    // unreachable does not: the assignment operations then report it themselves.
+    match engine.validate_rules(&engine.rules()).await {
+        Ok(problems) if !problems.is_empty() => {
+            anyhow::bail!(
+                "[[assignments]] refer to what does not exist:\n  {}",
+                problems.join("\n  ")
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not validate [[assignments]] against Identity Center at start-up"),
+    }
+    if !engine.rules().is_empty() {
+        engine.queue_assignment_syncs().await;
+    }
     let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
-    let worker = tokio::spawn(engine.run(shutdown.clone(), drain));
+    let worker = tokio::spawn(engine.clone().run(shutdown.clone(), drain));
     let stop = shutdown.clone();
     let server = axum::serve(
         listener,

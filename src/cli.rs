@@ -25,6 +25,44 @@ pub enum Command {
     /// Inspect and retry provisioning operations (works on the database of --config).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Queue ProvisionRoleConfiguration of a role configuration on one account or on every
+    /// member account; a running daemon deploys it and follows the tasks.
+    Provision(ProvisionArgs),
+    /// List the Identity Center tasks cic-bridge started (assignments, deployments).
+    Tasks {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// InProgress, Success or Failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Role configuration id (rc-…).
+    #[arg(long, value_name = "ID")]
+    pub role_configuration: String,
+    /// The account UIN…
+    #[arg(
+        long,
+        value_name = "UIN",
+        conflicts_with = "all_accounts",
+        required_unless_present = "all_accounts"
+    )]
+    pub account: Option<u64>,
+    /// …or every member account of the organization.
+    #[arg(long)]
+    pub all_accounts: bool,
+    /// Tenant (zone); may be left out when the configuration has one tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

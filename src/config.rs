@@ -588,7 +588,7 @@ impl Config {
                     ));
                 }
             }
-            if a.target_uins.is_empty() == !a.all_accounts {
+            if a.target_uins.is_empty() != a.all_accounts {
                 return Err(ConfigError::new(
                     key("target_uins"),
                     "give target_uins or all_accounts = true (not both)",

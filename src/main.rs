@@ -31,6 +31,13 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Emulator(args) => emulator(args).await,
             Command::Jobs(cmd) => jobs(cmd).await,
+            Command::Provision(args) => provision(args).await,
+            Command::Tasks {
+                config,
+                tenant,
+                status,
+                limit,
+            } => tasks(config, tenant, status, limit).await,
         }
     });
     match result {
@@ -40,6 +47,79 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn provision(args: cic_bridge::cli::ProvisionArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    let tenant = match (&args.tenant, config.tenants.as_slice()) {
+        (Some(t), _) => {
+            anyhow::ensure!(config.tenants.iter().any(|x| &x.name == t), "no tenant named {t:?}");
+            t.clone()
+        }
+        (None, [only]) => only.name.clone(),
+        (None, _) => anyhow::bail!("several tenants are configured: say which with --tenant"),
+    };
+    anyhow::ensure!(
+        args.role_configuration.starts_with("rc-"),
+        "--role-configuration takes a role configuration id (rc-…)"
+    );
+    let target = match args.account {
+        Some(uin) => uin.to_string(),
+        None => "*".to_string(),
+    };
+    let store = app::open_store(&config).await?;
+    let id = store
+        .enqueue_op(
+            &tenant,
+            cic_bridge::store::OpKind::Deploy,
+            &args.role_configuration,
+            Some(&target),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
+    println!(
+        "queued job {id}: deploy {} on {}; follow it with `cic-bridge jobs list` and `cic-bridge tasks`",
+        args.role_configuration,
+        if target == "*" {
+            "every member account".to_string()
+        } else {
+            format!("account {target}")
+        }
+    );
+    store.close().await;
+    Ok(())
+}
+
+async fn tasks(
+    config: std::path::PathBuf,
+    tenant: Option<String>,
+    status: Option<String>,
+    limit: i64,
+) -> anyhow::Result<()> {
+    let config = Config::load(&config)?;
+    let store = app::open_store(&config).await?;
+    let rows = store
+        .tasks(tenant.as_deref(), None, None, status.as_deref(), limit.clamp(1, 10_000))
+        .await?;
+    println!(
+        "{:<16} {:<28} {:<10} {:<16} {:>14} {:>5}  {:<38}  failure",
+        "task", "type", "status", "role config", "account", "polls", "group"
+    );
+    for t in rows {
+        println!(
+            "{:<16} {:<28} {:<10} {:<16} {:>14} {:>5}  {:<38}  {}",
+            t.task_id,
+            t.task_type,
+            t.status,
+            t.role_configuration_id,
+            t.target_uin,
+            t.polls,
+            t.scim_group.as_deref().unwrap_or("-"),
+            t.failure_reason.as_deref().unwrap_or("")
+        );
+    }
+    store.close().await;
+    Ok(())
 }
 
 async fn jobs(cmd: cic_bridge::cli::JobsCommand) -> anyhow::Result<()> {
@@ -175,5 +255,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
     tokio::spawn(cic_bridge::shutdown::on_signal(shutdown.clone()));
-    app::run(config, secrets, listener, shutdown).await
+    let store = app::open_store(&config).await?;
+    let engine = app::build_engine(
+        &config,
+        &secrets,
+        store.clone(),
+        cic_bridge::tencent::clock::system_clock(),
+    )?;
+    tokio::spawn(app::reload_rules_on_sighup(path, engine.clone(), shutdown.clone()));
+    app::run_with(config, secrets, store, engine, listener, shutdown).await
 }

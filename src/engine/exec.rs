@@ -897,7 +897,7 @@ impl Exec<'_> {
 
     /// Resolves the rules for a group name into (role configuration id, account) pairs.
     async fn desired_assignments(&self, display_name: &str) -> Result<Result<Vec<(String, u64)>, String>, Failure> {
-        let wanted = self.engine.rules.wanted(&self.tenant.name, display_name);
+        let wanted = self.engine.rules().wanted(&self.tenant.name, display_name);
         if wanted.is_empty() {
             return Ok(Ok(Vec::new()));
         }

@@ -101,7 +101,9 @@ pub struct Engine {
     pub(crate) tenants: HashMap<String, TenantPolicy>,
     pub(crate) config: EngineConfig,
     pub(crate) clock: SharedClock,
-    pub(crate) rules: rules::Rules,
+    /// Replaced as a whole on reload (SIGHUP).
+    rules: std::sync::RwLock<Arc<rules::Rules>>,
+    last_deployment_check: std::sync::Mutex<Option<std::time::Instant>>,
     pub(crate) manager_uin: Option<u64>,
     pub(crate) deprovision: crate::config::Deprovision,
     /// Role configurations per zone and the organization's member accounts, cached briefly:
@@ -140,7 +142,8 @@ impl Engine {
             deprovision: config.deprovision,
             config,
             clock,
-            rules,
+            rules: std::sync::RwLock::new(Arc::new(rules)),
+            last_deployment_check: Default::default(),
             manager_uin,
             role_cache: Default::default(),
             member_cache: Default::default(),
@@ -234,6 +237,14 @@ impl Engine {
             if last_housekeeping.elapsed() >= Duration::from_secs(1) {
                 last_housekeeping = tokio::time::Instant::now();
                 self.housekeeping().await;
+                if self.deployment_check_due() {
+                    let engine = self.clone();
+                    tracker.spawn(async move {
+                        if let Err(e) = engine.check_deployments().await {
+                            tracing::warn!(error = %e, "checking deployments failed; trying again at the next check");
+                        }
+                    });
+                }
             }
             // Each kind may hold at most half the workers: an operation waits for its action's
             // rate limiter while holding a worker, so a burst of one kind (a thousand creates)
@@ -317,6 +328,19 @@ impl Engine {
         if let Err(e) = self.store.prune_done(now - keep).await {
             tracing::warn!(error = %e, "pruning finished operations failed");
         }
+    }
+
+    /// Whether the periodic DeployedRequired check is due (and marks it done).
+    fn deployment_check_due(&self) -> bool {
+        if self.config.deployment_check_secs == 0 {
+            return false;
+        }
+        let mut last = lock(&self.last_deployment_check);
+        let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(self.config.deployment_check_secs));
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
     }
 
     /// Runs one claimed operation with its lease renewed in the background, and records the
@@ -541,6 +565,70 @@ impl Engine {
 const CACHE_TTL: Duration = Duration::from_secs(30);
 
 impl Engine {
+    /// The assignment rules in force.
+    pub fn rules(&self) -> Arc<rules::Rules> {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Validates `new` against Identity Center, then puts it in force and queues an
+    /// assignment sync of every group (a rule added, changed or removed applies at once).
+    /// Returns the problems (by name) when the rules are refused.
+    pub async fn reload_rules(&self, new: rules::Rules) -> Result<Vec<String>, CicError> {
+        let problems = self.validate_rules(&new).await?;
+        if !problems.is_empty() {
+            return Ok(problems);
+        }
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        self.queue_assignment_syncs().await;
+        Ok(problems)
+    }
+
+    /// Queues an `assign.sync` of every linked group of every live tenant.
+    pub async fn queue_assignment_syncs(&self) {
+        let now = self.now();
+        for t in self.tenants.values().filter(|t| t.mode == TenantMode::Live) {
+            if let Err(e) = self.store.enqueue_assign_all(&t.name, now).await {
+                tracing::error!(tenant = %t.name, error = %e, "queueing assignment syncs failed");
+            }
+        }
+        self.notify();
+    }
+
+    /// Queues a deployment of every (role configuration, account) that Identity Center shows
+    /// as `DeployedRequired` (a role configuration changed after it was deployed).
+    pub async fn check_deployments(&self) -> Result<usize, CicError> {
+        let mut queued = 0;
+        let now = self.now();
+        for t in self.tenants.values().filter(|t| t.mode == TenantMode::Live) {
+            let stale = self
+                .client
+                .list_all(&crate::tencent::model::ListRoleConfigurationProvisionings {
+                    zone_id: t.zone_id.clone(),
+                    deployment_status: Some(crate::tencent::model::DeploymentStatus::DeployedRequired),
+                    max_results: Some(100),
+                    ..Default::default()
+                })
+                .await?;
+            for d in stale {
+                let uin = d.target_uin.to_string();
+                if let Err(e) = self
+                    .store
+                    .enqueue_op(&t.name, OpKind::Deploy, &d.role_configuration_id, Some(&uin), now)
+                    .await
+                {
+                    tracing::error!(error = %e, "queueing a deployment failed");
+                    continue;
+                }
+                queued += 1;
+            }
+        }
+        if queued > 0 {
+            tracing::info!(deployments = queued, "queued deployments that are DeployedRequired");
+            self.notify();
+        }
+        Ok(queued)
+    }
+
     /// Role configurations of `zone` (cached for a short while).
     pub(crate) async fn role_configurations(
         &self,
@@ -592,14 +680,14 @@ impl Engine {
     /// Checks every `[[assignments]]` rule against each live tenant's zone: role
     /// configurations must exist (by id or name) and explicit UINs must be accounts of the
     /// organization. Returns the problems, by name; empty when all is well.
-    pub async fn validate_rules(&self) -> Result<Vec<String>, CicError> {
+    pub async fn validate_rules(&self, rules: &rules::Rules) -> Result<Vec<String>, CicError> {
         let mut problems = Vec::new();
-        if self.rules.is_empty() {
+        if rules.is_empty() {
             return Ok(problems);
         }
         let mut members: Option<Vec<u64>> = None;
         for t in self.tenants.values().filter(|t| t.mode == TenantMode::Live) {
-            let (roles, uins) = self.rules.references(&t.name);
+            let (roles, uins) = rules.references(&t.name);
             let known = self.role_configurations(&t.zone_id).await?;
             for r in roles {
                 let found = match &r {

@@ -91,6 +91,8 @@ pub fn router(auth: Arc<AdminAuth>) -> Router<AppState> {
         .route("/admin/jobs/{id}/retry", post(retry_one))
         .route("/admin/jobs/retry-parked", post(retry_parked))
         .route("/admin/jobs/release-held", post(release_held))
+        .route("/admin/provision", post(provision))
+        .route("/admin/tasks", get(tasks))
         .route_layer(axum::middleware::from_fn_with_state(auth, require_admin))
 }
 
@@ -233,4 +235,94 @@ async fn release_held(State(state): State<AppState>, Query(q): Query<TenantQuery
     }
     state.engine.notify();
     Ok(Json(json!({"released": n})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProvisionBody {
+    tenant: Option<String>,
+    role_configuration_id: String,
+    account: Option<u64>,
+    #[serde(default)]
+    all_accounts: bool,
+}
+
+/// Queues ProvisionRoleConfiguration of a role configuration on an account or on every member
+/// account: `{"roleConfigurationId": "rc-…", "account": 100000000001}` or `"allAccounts": true`.
+async fn provision(
+    State(state): State<AppState>,
+    body: Result<Json<ProvisionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, AdminError> {
+    let Json(b) = body.map_err(|e| AdminError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let tenant = match b.tenant {
+        Some(t) if state.engine.tenant(&t).is_some() => t,
+        Some(t) => return Err(AdminError(StatusCode::BAD_REQUEST, format!("no tenant named {t:?}"))),
+        None if state.engine.tenants.len() == 1 => state.engine.tenants.keys().next().cloned().unwrap_or_default(),
+        None => {
+            return Err(AdminError(
+                StatusCode::BAD_REQUEST,
+                "several tenants: give \"tenant\"".into(),
+            ));
+        }
+    };
+    if !b.role_configuration_id.starts_with("rc-") {
+        return Err(AdminError(
+            StatusCode::BAD_REQUEST,
+            "roleConfigurationId must be rc-…".into(),
+        ));
+    }
+    let target = match (b.account, b.all_accounts) {
+        (Some(u), false) => u.to_string(),
+        (None, true) => "*".to_string(),
+        _ => {
+            return Err(AdminError(
+                StatusCode::BAD_REQUEST,
+                "give account or allAccounts: true".into(),
+            ));
+        }
+    };
+    let id = state
+        .store
+        .enqueue_op(
+            &tenant,
+            crate::store::OpKind::Deploy,
+            &b.role_configuration_id,
+            Some(&target),
+            state.engine.now(),
+        )
+        .await?;
+    state.engine.notify();
+    Ok(Json(json!({"job": id})))
+}
+
+#[derive(Deserialize)]
+struct TasksQuery {
+    tenant: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn tasks(State(state): State<AppState>, Query(q): Query<TasksQuery>) -> Result<Json<Value>, AdminError> {
+    let rows = state
+        .store
+        .tasks(
+            q.tenant.as_deref(),
+            None,
+            None,
+            q.status.as_deref(),
+            q.limit.unwrap_or(100).clamp(1, 1000),
+        )
+        .await?;
+    let tasks: Vec<Value> = rows
+        .into_iter()
+        .map(|t| {
+            json!({
+                "taskId": t.task_id, "taskType": t.task_type, "status": t.status,
+                "roleConfigurationId": t.role_configuration_id, "account": t.target_uin,
+                "group": t.scim_group, "failureReason": t.failure_reason, "polls": t.polls,
+                "createdAt": t.created_at, "updatedAt": t.updated_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"tasks": tasks})))
 }

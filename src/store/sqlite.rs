@@ -595,8 +595,10 @@ async fn write_back(
 
 /// Records one operation, unless an equivalent one is already queued: operations sync state
 /// read at execution time, so a pending sync of the same resource that is still the latest
-/// operation on it covers this change too (a newer update supersedes an older one). Returns
-/// the id of the operation that will carry the change.
+/// operation on it covers this change too (a newer update supersedes an older one). A
+/// deployment coalesces only with one that has not started its task yet: a change after the
+/// task started needs a deployment of its own. Returns the id of the operation that will
+/// carry the change.
 pub(super) async fn enqueue(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &str,
@@ -636,6 +638,7 @@ pub(super) async fn enqueue_with(
     if coalesce {
         let queued: Option<i64> = sqlx::query_scalar(
             "SELECT o.id FROM operations o WHERE o.tenant = ?1 AND o.resource_key = ?2 AND o.kind = ?3 AND o.resource_id = ?4 AND o.state = 'pending' \
+             AND (o.kind != 'deploy' OR o.result IS NULL) \
              AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
              ORDER BY o.id DESC LIMIT 1",
         )

@@ -244,3 +244,119 @@ token_env = "CRASH_TEST_TOKEN"
         .unwrap();
     assert_eq!(failed, 0);
 }
+
+#[tokio::test]
+async fn sigkill_while_assignment_tasks_run_then_restart_follows_them_without_starting_twice() {
+    let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(2500)).await;
+    let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "CrashAdmin").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let config = dir.path().join("cic-bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[database]
+url = "{db}"
+[cic]
+endpoint = "{url}"
+[engine]
+lease_secs = 5
+retry_base_ms = 50
+retry_cap_secs = 1
+[[tenants]]
+name = "crash"
+zone_id = "{zone}"
+token_env = "CRASH_TEST_TOKEN"
+[[assignments]]
+group = "crash-admins"
+role_configuration_id = "{rc}"
+target_uins = [{a}, {b}]
+"#,
+            url = emu.url,
+            zone = emu.zone(),
+            rc = rc.role_configuration_id,
+            a = crate::tencent_harness::MEMBER_A,
+            b = crate::tencent_harness::MEMBER_B,
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("daemon.log");
+    let root = format!("http://127.0.0.1:{port}");
+    let base = format!("{root}/scim/v2");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut daemon = Daemon::start(&config, &log);
+    wait_ready(&client, &root).await;
+    scim(
+        &client,
+        &base,
+        reqwest::Method::POST,
+        "/Groups",
+        json!({"displayName": "crash-admins"}),
+    )
+    .await;
+    // Wait until both task ids are persisted and the tasks still run, then kill.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cic_tasks WHERE status = 'InProgress'")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
+        pool.close().await;
+        if n == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "tasks never recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.kill9();
+    assert!(
+        emu.emulator
+            .snapshot()
+            .tasks
+            .iter()
+            .any(|t| t.status == cic_bridge::tencent::model::TaskState::InProgress),
+        "the kill landed while tasks were in progress"
+    );
+    daemon = Daemon::start(&config, &log);
+    wait_ready(&client, &root).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+        let (busy, done): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM operations WHERE state IN ('pending', 'running')), \
+                    (SELECT count(*) FROM cic_tasks WHERE status = 'Success')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        if busy == 0 && done == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tasks not followed to the end; log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(daemon);
+    let s = emu.emulator.snapshot();
+    assert_eq!(s.assignments.len(), 2);
+    assert_eq!(
+        emu.emulator.stats().calls("CreateRoleAssignment"),
+        1,
+        "no task started twice"
+    );
+}

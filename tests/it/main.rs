@@ -8,6 +8,7 @@ mod engine;
 mod engine_crash;
 mod helpers;
 mod outbox;
+mod roles;
 mod scim_discovery;
 mod scim_errors;
 mod scim_filters;

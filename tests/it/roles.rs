@@ -1,0 +1,258 @@
+//! Role assignments from `[[assignments]]` rules and deployments, end to end against the
+//! emulator (tasks stay InProgress for a while and are followed to their end).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::engine::{drain, op_states, spawn_live};
+use crate::tencent_harness::{MEMBER_A, MEMBER_B, create_role_configuration, spawn_emulator};
+use cic_bridge::config::AssignmentConfig;
+use cic_bridge::emulator::Snapshot;
+use cic_bridge::store::{OpKind, Store};
+use cic_bridge::tencent::model::{DeploymentStatus, UpdateRoleConfiguration};
+
+fn group_assignments(s: &Snapshot) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = s
+        .assignments
+        .iter()
+        .map(|a| (a.role_configuration_id.clone(), a.target_uin))
+        .collect();
+    v.sort();
+    v
+}
+
+async fn failed_errors(app: &crate::helpers::TestApp) -> Vec<String> {
+    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+    let v: Vec<(String,)> = sqlx::query_as("SELECT last_error FROM operations WHERE state = 'failed'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    v.into_iter().map(|(e,)| e).collect()
+}
+
+#[tokio::test]
+async fn a_rule_assigns_on_create_and_unassigns_on_rename_and_delete() {
+    let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(150)).await;
+    let rc = create_role_configuration(&emu.client(), &emu.zone(), "Admin").await;
+    let rc_id = rc.role_configuration_id.clone();
+    let app = spawn_live(&emu, |c| {
+        c.assignments = vec![AssignmentConfig {
+            group: Some("Cloud Admins".into()),
+            role_configuration_id: Some(rc_id.clone()),
+            target_uins: vec![MEMBER_A, MEMBER_B],
+            ..Default::default()
+        }];
+    })
+    .await;
+    let u = app.create_user("admin@corp.example").await;
+    let g = app.create_group("cloud admins", &[&u]).await;
+    let states = drain(&app, Duration::from_secs(20)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    let s = emu.emulator.snapshot();
+    assert_eq!(
+        group_assignments(&s),
+        vec![(rc_id.clone(), MEMBER_A), (rc_id.clone(), MEMBER_B)]
+    );
+    assert!(
+        s.tasks
+            .iter()
+            .all(|t| t.status == cic_bridge::tencent::model::TaskState::Success)
+    );
+    let store = Store::connect(&app.db_url, 1, false).await.unwrap();
+    let tasks = store.tasks(Some("a"), None, None, None, 100).await.unwrap();
+    assert_eq!(tasks.len(), 2, "both task ids persisted");
+    assert!(tasks.iter().all(|t| t.status == "Success" && t.polls >= 1), "{tasks:?}");
+    let created_calls = emu.emulator.stats().calls("CreateRoleAssignment");
+
+    // A rename that no rule covers removes the assignments the rule made.
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "replace", "path": "displayName", "value": "bystanders"}]),
+    )
+    .await;
+    drain(&app, Duration::from_secs(20)).await;
+    assert!(group_assignments(&emu.emulator.snapshot()).is_empty());
+    assert_eq!(
+        emu.emulator.stats().calls("CreateRoleAssignment"),
+        created_calls,
+        "nothing started twice"
+    );
+    // Renamed back, then deleted: assigned again, then removed before the group goes.
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Cloud Admins"}]),
+    )
+    .await;
+    drain(&app, Duration::from_secs(20)).await;
+    assert_eq!(group_assignments(&emu.emulator.snapshot()).len(), 2);
+    app.delete(&format!("/Groups/{g}")).await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    let s = emu.emulator.snapshot();
+    assert!(s.groups.is_empty() && s.assignments.is_empty(), "{:?}", s.assignments);
+}
+
+#[tokio::test]
+async fn naming_convention_rules_and_clear_failures() {
+    let emu = spawn_emulator(|_| {}).await;
+    let rc = create_role_configuration(&emu.client(), &emu.zone(), "ReadOnly").await;
+    let app = spawn_live(&emu, |c| {
+        c.assignments = vec![AssignmentConfig {
+            group_regex: Some("^CIC_(?P<uin>[0-9]+)_(?P<role>[A-Za-z0-9-]+)$".into()),
+            ..Default::default()
+        }];
+    })
+    .await;
+    app.create_group(&format!("CIC_{MEMBER_B}_ReadOnly"), &[]).await;
+    // An account that is not in the organization, and a role configuration that does not
+    // exist: each ends failed with the name, without a retry loop.
+    app.create_group("CIC_999_ReadOnly", &[]).await;
+    app.create_group(&format!("CIC_{MEMBER_A}_NoSuchRole"), &[]).await;
+    drain(&app, Duration::from_secs(20)).await;
+    assert_eq!(
+        group_assignments(&emu.emulator.snapshot()),
+        vec![(rc.role_configuration_id.clone(), MEMBER_B)]
+    );
+    let mut errors = failed_errors(&app).await;
+    errors.sort();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("account 999 is not a member account")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("NoSuchRole") && e.contains("does not exist")),
+        "{errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn deployments_follow_their_tasks_one_account_at_a_time_and_failures_keep_the_reason() {
+    let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(100)).await;
+    let client = emu.client();
+    let rc = create_role_configuration(&client, &emu.zone(), "Deployer").await;
+    let rc_id = rc.role_configuration_id.clone();
+    let app = spawn_live(&emu, |c| c.engine.deployment_check_secs = 1).await;
+    let store = Store::connect(&app.db_url, 1, false).await.unwrap();
+    store
+        .enqueue_op("a", OpKind::Deploy, &rc_id, Some("*"), time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let states = drain(&app, Duration::from_secs(20)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    let s = emu.emulator.snapshot();
+    let mut deployed: Vec<u64> = s
+        .deployments
+        .iter()
+        .filter(|d| d.role_configuration_id == rc_id && d.deployment_status == DeploymentStatus::Deployed)
+        .map(|d| d.target_uin)
+        .collect();
+    deployed.sort_unstable();
+    assert_eq!(deployed, vec![MEMBER_A, MEMBER_B]);
+    assert_eq!(emu.emulator.stats().calls("ProvisionRoleConfiguration"), 2);
+
+    // A change after deployment makes it DeployedRequired; the periodic check redeploys.
+    client
+        .call(&UpdateRoleConfiguration {
+            zone_id: emu.zone(),
+            role_configuration_id: rc_id.clone(),
+            new_description: Some("changed".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = emu.emulator.snapshot();
+        let all_deployed = s
+            .deployments
+            .iter()
+            .all(|d| d.deployment_status == DeploymentStatus::Deployed);
+        if all_deployed && emu.emulator.stats().calls("ProvisionRoleConfiguration") >= 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not redeployed: {:?}",
+            s.deployments
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    drain(&app, Duration::from_secs(20)).await;
+    // A task that fails keeps its FailureReason; one failing without a reason is retried a
+    // bounded number of times.
+    emu.emulator
+        .fail_tasks_on_account(MEMBER_A, Some("quota of roles reached".into()));
+    emu.emulator.fail_tasks_on_account(MEMBER_B, None);
+    let before = emu.emulator.stats().calls("ProvisionRoleConfiguration");
+    for uin in [MEMBER_A, MEMBER_B] {
+        store
+            .enqueue_op(
+                "a",
+                OpKind::Deploy,
+                &rc_id,
+                Some(&uin.to_string()),
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap();
+    }
+    drain(&app, Duration::from_secs(30)).await;
+    let errors = failed_errors(&app).await;
+    assert!(
+        errors.iter().any(|e| e.contains("quota of roles reached")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|e| e.contains("no reason given")), "{errors:?}");
+    assert_eq!(
+        emu.emulator.stats().calls("ProvisionRoleConfiguration") - before,
+        1 + 3,
+        "one attempt with a reason, three without"
+    );
+    let states = op_states(&app).await;
+    assert_eq!(states.get("failed"), Some(&2), "{states:?}");
+}
+
+#[tokio::test]
+async fn unknown_role_configurations_and_accounts_stop_start_up_by_name() {
+    let emu = spawn_emulator(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = cic_bridge::config::Config::default();
+    config.database.url = format!("sqlite://{}", dir.path().join("v.db").display());
+    config.cic.endpoint = emu.url.clone();
+    config.tenants = vec![cic_bridge::config::TenantConfig {
+        name: "a".into(),
+        zone_id: emu.zone(),
+        token_env: "UNUSED".into(),
+        on_conflict: Default::default(),
+        on_username_change: Default::default(),
+        mode: Default::default(),
+    }];
+    config.assignments = vec![AssignmentConfig {
+        group: Some("g".into()),
+        role_configuration: Some("Missing".into()),
+        target_uins: vec![MEMBER_A, 424242],
+        ..Default::default()
+    }];
+    config.validate().unwrap();
+    let secrets = cic_bridge::app::Secrets {
+        tenant_tokens: vec![("a".into(), secrecy::SecretString::from("x".repeat(20)))],
+        cic: Some(cic_bridge::tencent::Credentials::new(
+            crate::tencent_harness::SECRET_ID,
+            crate::tencent_harness::SECRET_KEY,
+        )),
+        admin_token: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = cic_bridge::app::run(config, secrets, listener, tokio_util::sync::CancellationToken::new())
+        .await
+        .expect_err("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("named \"Missing\""), "{msg}");
+    assert!(msg.contains("account 424242"), "{msg}");
+    assert!(!msg.contains(&format!("account {MEMBER_A}")), "{msg}");
+}
