@@ -1,7 +1,8 @@
 //! Provisioning engine benchmark (issue 4), printing its figures; not a test.
 //!
 //!   cargo bench --bench engine     (USERS=1000 by default; USERS=200 for a quick run; PHASE=2
-//!                                   skips phase 1; BENCH_SYNC=normal for SQLite synchronous=normal)
+//!                                   runs only phase 2, PHASE=3 only phase 3; BENCH_SYNC=normal for
+//!                                   SQLite synchronous=normal)
 //!
 //! Phase 1: the emulator at its default 20 requests/s per action, the bridge at its default
 //! limit. USERS users and their memberships (10 groups, USERS/10 members each) are pushed over
@@ -9,8 +10,11 @@
 //! action while that action was busy, against the allowed 20/s, and the RequestLimitExceeded
 //! count (target: >= 95% of the allowed rate, zero throttled).
 //! Phase 2: the emulator's and the bridge's limit raised to 5,000/s, one worker, so operations
-//! run one after another: wall time per operation is the bridge's own cost plus the emulator's
-//! and the loopback HTTP round trip, an upper bound on the bridge's overhead (target < 2 ms).
+//! run one after another; the bridge's overhead is the time per call through the bridge minus
+//! the time of the same calls made directly with the client (target < 2 ms).
+//! Phase 3: one role configuration deployed to 200 member accounts at 20/s with the emulator's
+//! 1 s task delay, against the bound accounts / 20 + 1 s (target: within 10%), and the share of
+//! the GetTaskStatus budget (220/s) the polling used.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -36,10 +40,15 @@ struct Run {
 }
 
 async fn start(limit: u32, workers: u32) -> anyhow::Result<Run> {
+    start_with(limit, workers, |_| {}).await
+}
+
+async fn start_with(limit: u32, workers: u32, tweak: impl FnOnce(&mut EmulatorConfig)) -> anyhow::Result<Run> {
     let mut ecfg = EmulatorConfig::new(EmulatorCredential::new("AKIDbench0000000001", "bench-secret"));
     ecfg.rate_limit = limit;
     ecfg.settings.user_limit = 1_000_000;
     ecfg.settings.group_member_limit = 1_000_000;
+    tweak(&mut ecfg);
     let emulator = Emulator::new(ecfg);
     let shutdown = CancellationToken::new();
     let el = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -147,17 +156,7 @@ impl Run {
 /// Mean time of a CreateUser + AddUserToGroup pair made directly, per call.
 async fn baseline_call(run: &Run) -> anyhow::Result<f64> {
     use cic_bridge::tencent::model::{AddUserToGroup, CreateGroup, CreateUser};
-    let client = cic_bridge::tencent::CicClient::new(
-        cic_bridge::tencent::ClientConfig {
-            endpoint: run.emulator_url.clone(),
-            rate_limits: cic_bridge::tencent::RateLimits {
-                default_per_second: 5000,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        Credentials::new("AKIDbench0000000001", "bench-secret"),
-    )?;
+    let client = baseline_client(run)?;
     let zone = run.emulator.zone_id().to_owned();
     let group = client
         .call(&CreateGroup {
@@ -195,10 +194,105 @@ async fn baseline_call(run: &Run) -> anyhow::Result<f64> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let users: usize = std::env::var("USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    if std::env::var("PHASE").as_deref() != Ok("2") {
+    let phase = std::env::var("PHASE").unwrap_or_default();
+    if phase.is_empty() || phase == "1" {
         phase1(users).await?;
     }
-    phase2(users).await
+    if phase.is_empty() || phase == "2" {
+        phase2(users).await?;
+    }
+    if phase.is_empty() || phase == "3" {
+        phase3(200).await?;
+    }
+    Ok(())
+}
+
+/// Phase 3: one role configuration deployed to `accounts` member accounts at the default
+/// 20/s, tasks taking the emulator's default 1 s. The bound is accounts / 20 s plus one task
+/// delay; the target is to finish within 10% of it, with GetTaskStatus well inside its 220/s.
+async fn phase3(accounts: u64) -> anyhow::Result<()> {
+    use cic_bridge::tencent::model::CreateRoleConfiguration;
+    println!();
+    println!("== phase 3: ProvisionRoleConfiguration on {accounts} member accounts at 20/s, task delay 1 s");
+    let uins: Vec<u64> = (0..accounts).map(|i| 200_000_000_000 + i).collect();
+    let run = start_with(20, 16, |e| {
+        e.settings.member_uins = uins.clone();
+        e.settings.task_delay = Duration::from_secs(1);
+    })
+    .await?;
+    let client = baseline_client(&run)?;
+    let rc = client
+        .call(&CreateRoleConfiguration {
+            zone_id: run.emulator.zone_id().to_owned(),
+            role_configuration_name: "BenchDeploy".into(),
+            ..Default::default()
+        })
+        .await?
+        .role_configuration_info
+        .role_configuration_id;
+    let store = cic_bridge::store::Store::connect(&run.db, 1, false).await?;
+    // Let the start-up checks settle so that they are not counted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = run.emulator.stats();
+    let t0 = Instant::now();
+    store
+        .enqueue_op(
+            "bench",
+            cic_bridge::store::OpKind::Deploy,
+            &rc,
+            Some("*"),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let s = run.emulator.snapshot();
+        let done = s
+            .tasks
+            .iter()
+            .filter(|t| t.status == cic_bridge::tencent::model::TaskState::Success)
+            .count() as u64;
+        if done >= accounts && run.busy().await? == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "deployments did not finish: {done}/{accounts}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let stats = run.emulator.stats();
+    let calls = |a: &str| stats.calls(a) - before.calls(a);
+    let bound = accounts as f64 / 20.0 + 1.0;
+    println!(
+        "{accounts} deployments followed to Success in {elapsed:.2} s; bound {bound:.2} s (accounts / 20/s + task delay): {:.1}% of it (target <= 110%)",
+        elapsed / bound * 100.0
+    );
+    println!(
+        "ProvisionRoleConfiguration {}, ListTasks {}, GetTaskStatus {} ({:.1}/s of its 220/s), RequestLimitExceeded {}",
+        calls("ProvisionRoleConfiguration"),
+        calls("ListTasks"),
+        calls("GetTaskStatus"),
+        calls("GetTaskStatus") as f64 / elapsed,
+        stats.total_throttled() - before.total_throttled()
+    );
+    run.shutdown.cancel();
+    Ok(())
+}
+
+fn baseline_client(run: &Run) -> anyhow::Result<cic_bridge::tencent::CicClient> {
+    Ok(cic_bridge::tencent::CicClient::new(
+        cic_bridge::tencent::ClientConfig {
+            endpoint: run.emulator_url.clone(),
+            rate_limits: cic_bridge::tencent::RateLimits {
+                default_per_second: 5000,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        Credentials::new("AKIDbench0000000001", "bench-secret"),
+    )?)
 }
 
 async fn phase1(users: usize) -> anyhow::Result<()> {

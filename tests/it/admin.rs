@@ -108,3 +108,48 @@ async fn status_shows_the_queue_alarms_and_held_jobs_and_an_admin_releases_them(
         "{s}"
     );
 }
+
+#[tokio::test]
+async fn provision_through_the_admin_api_and_list_its_task() {
+    let emu = spawn_emulator(|_| {}).await;
+    let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "Adm").await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/admin/provision", app.root))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) =
+        post(serde_json::json!({"roleConfigurationId": rc.role_configuration_id, "tenant": "nope", "account": 1}))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) =
+        post(serde_json::json!({"roleConfigurationId": rc.role_configuration_id, "tenant": "a"})).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "neither account nor allAccounts: {body}"
+    );
+    let (status, body) = post(serde_json::json!({
+        "roleConfigurationId": rc.role_configuration_id, "tenant": "a", "account": crate::tencent_harness::MEMBER_A
+    }))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["job"].as_i64().is_some());
+    drain(&app, Duration::from_secs(10)).await;
+    let (_, tasks) = admin(&app, reqwest::Method::GET, "/admin/tasks?tenant=a", Some(ADMIN_TOKEN)).await;
+    let tasks = tasks["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["status"], "Success");
+    assert_eq!(tasks[0]["account"], crate::tencent_harness::MEMBER_A);
+    assert_eq!(emu.emulator.snapshot().deployments.len(), 1);
+}

@@ -360,3 +360,84 @@ target_uins = [{a}, {b}]
         "no task started twice"
     );
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_assignment_rules_and_refuses_bad_ones() {
+    let emu = spawn_emulator(|_| {}).await;
+    let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "HupAdmin").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let db = format!("sqlite://{}", dir.path().join("hup.db").display());
+    let config = dir.path().join("cic-bridge.toml");
+    let base_config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db}\"\n[cic]\nendpoint = \"{}\"\n\
+         [[tenants]]\nname = \"crash\"\nzone_id = \"{}\"\ntoken_env = \"CRASH_TEST_TOKEN\"\n",
+        emu.url,
+        emu.zone()
+    );
+    std::fs::write(&config, &base_config).unwrap();
+    let log = dir.path().join("daemon.log");
+    let root = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let daemon = Daemon::start(&config, &log);
+    wait_ready(&client, &root).await;
+    scim(
+        &client,
+        &format!("{root}/scim/v2"),
+        reqwest::Method::POST,
+        "/Groups",
+        json!({"displayName": "hup-admins"}),
+    )
+    .await;
+    let hup = |pid: u32| {
+        let ok = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    // A rule naming a role configuration that does not exist is refused; nothing changes.
+    std::fs::write(
+        &config,
+        format!(
+            "{base_config}[[assignments]]\ngroup = \"hup-admins\"\nrole_configuration = \"Nope\"\ntarget_uins = [{}]\n",
+            crate::tencent_harness::MEMBER_A
+        ),
+    )
+    .unwrap();
+    hup(daemon.child.id());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(emu.emulator.snapshot().assignments.is_empty());
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("Nope"),
+        "the refusal names it"
+    );
+    // A good rule applies to the existing group at once.
+    std::fs::write(
+        &config,
+        format!(
+            "{base_config}[[assignments]]\ngroup = \"hup-admins\"\nrole_configuration_id = \"{}\"\ntarget_uins = [{}]\n",
+            rc.role_configuration_id,
+            crate::tencent_harness::MEMBER_A
+        ),
+    )
+    .unwrap();
+    hup(daemon.child.id());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while emu.emulator.snapshot().assignments.len() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rule not applied; log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(daemon);
+}
