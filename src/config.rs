@@ -623,6 +623,22 @@ mod tests {
     }
 
     #[test]
+    fn example_rules_are_valid_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/cic-bridge.example.toml");
+        let text = std::fs::read_to_string(path).expect("example");
+        let (head, rules) = text.split_once("# --- example rules ---").expect("marker");
+        let rules: String = rules
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let f = write(&format!("{head}\n{rules}"));
+        let c = Config::load(f.path()).expect("the example rules load");
+        assert_eq!(c.assignments.len(), 3);
+        assert!(c.assignments[2].group_regex.is_some());
+    }
+
+    #[test]
     fn unknown_key_names_the_key() {
         let f = write(
             "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\n",
