@@ -815,7 +815,9 @@ fn state_str(s: TaskState) -> &'static str {
 /// happens, while a long task costs a poll every 10 s of the 220/s GetTaskStatus budget.
 fn poll_delay(polls: i64) -> Duration {
     let exp = i32::try_from(polls.clamp(0, 10)).unwrap_or(10);
-    Duration::from_millis(300).mul_f64(1.5f64.powi(exp)).min(Duration::from_secs(10))
+    Duration::from_millis(300)
+        .mul_f64(1.5f64.powi(exp))
+        .min(Duration::from_secs(10))
 }
 
 impl Exec<'_> {
