@@ -274,9 +274,7 @@ delegate! {
     fn retry_ops(&self, id: Option<i64>, tenant: Option<&str>, states: &[&str], now: OffsetDateTime) -> u64;
     fn prune_done(&self, before: OffsetDateTime) -> u64;
     fn link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Option<CicLink>;
-    fn save_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str, link: &CicLink, now: OffsetDateTime) -> ();
     fn delete_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> ();
-    fn linked_scim_id(&self, tenant: &str, kind: ResourceKind, cic_id: &str) -> Option<String>;
     fn links_count(&self, tenant: &str, kind: ResourceKind) -> i64;
     fn is_member(&self, tenant: &str, group_id: &str, user_id: &str) -> bool;
     fn resource_count(&self, tenant: &str, kind: ResourceKind) -> i64;

@@ -219,7 +219,7 @@ impl SqliteStore {
         let sql = format!("SELECT {OP_STATUS_COLUMNS} FROM operations WHERE id = ?1");
         let row: Option<OpStatusTuple> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?;
         row.map(to_status).transpose()
     }
@@ -296,7 +296,7 @@ impl SqliteStore {
         .bind(tenant)
         .bind(link_kind(kind))
         .bind(scim_id)
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.read)
         .await?;
         row.map(|(cic_id, cic_name, synced)| {
             Ok(CicLink {
@@ -308,23 +308,6 @@ impl SqliteStore {
         .transpose()
     }
 
-    /// Saves the link of a SCIM resource. When the resource had no link before, its
-    /// memberships are queued in the same transaction: membership syncs that ran while the
-    /// user or group did not exist in Identity Center yet completed without effect.
-    pub async fn save_link(
-        &self,
-        tenant: &str,
-        kind: ResourceKind,
-        scim_id: &str,
-        link: &CicLink,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        save_link_in(&mut tx, tenant, kind, scim_id, link, &ts(now)).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn delete_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM cic_links WHERE tenant = ?1 AND kind = ?2 AND scim_id = ?3")
             .bind(tenant)
@@ -333,22 +316,6 @@ impl SqliteStore {
             .execute(&self.write)
             .await?;
         Ok(())
-    }
-
-    /// The SCIM resource linked to an Identity Center object, if any.
-    pub async fn linked_scim_id(
-        &self,
-        tenant: &str,
-        kind: ResourceKind,
-        cic_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let id = sqlx::query_scalar("SELECT scim_id FROM cic_links WHERE tenant = ?1 AND kind = ?2 AND cic_id = ?3")
-            .bind(tenant)
-            .bind(link_kind(kind))
-            .bind(cic_id)
-            .fetch_optional(&self.write)
-            .await?;
-        Ok(id)
     }
 
     pub async fn links_count(&self, tenant: &str, kind: ResourceKind) -> Result<i64, StoreError> {
@@ -367,7 +334,7 @@ impl SqliteStore {
         .bind(tenant)
         .bind(group_id)
         .bind(user_id)
-        .fetch_one(&self.write)
+        .fetch_one(&self.read)
         .await?;
         Ok(n > 0)
     }
@@ -716,7 +683,7 @@ impl SqliteStore {
             .bind(target.map(|t| i64::try_from(t.1).unwrap_or(i64::MAX)))
             .bind(status)
             .bind(limit)
-            .fetch_all(&self.write)
+            .fetch_all(&self.read)
             .await?;
         Ok(rows.into_iter().map(to_task).collect())
     }
@@ -728,7 +695,7 @@ impl SqliteStore {
         )
         .bind(tenant)
         .bind(scim_group)
-        .fetch_all(&self.write)
+        .fetch_all(&self.read)
         .await?;
         Ok(rows
             .into_iter()
