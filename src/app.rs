@@ -230,7 +230,12 @@ pub async fn run_with(
     )
     .with_graceful_shutdown(async move { stop.cancelled().await });
     let server = tokio::spawn(async move { server.await });
+    // The listener is bound, the database open and migrated, the rules validated: tell a
+    // `Type=notify` systemd unit that start-up is done. Without NOTIFY_SOCKET (not under
+    // systemd, or another Type=) this does nothing.
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
     shutdown.cancelled().await;
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down: finishing in-flight requests");
     match tokio::time::timeout(drain, server).await {
         Ok(res) => res??,
@@ -249,6 +254,17 @@ pub async fn run_with(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Sends `states` to systemd's notification socket when the daemon runs under a `Type=notify`
+/// unit. A failure only costs systemd's view of readiness, so it is logged, not fatal.
+fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "could not notify systemd");
+    }
 }
 
 /// A database URL without its password, for messages.

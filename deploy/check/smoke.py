@@ -315,8 +315,11 @@ class Emulator:
 
 def run_daemon(label: str, argv: list[str], env: dict[str, str], work: Path, port: int,
                probes: list[tuple[str, str]], token: str, umask: int, stop_timeout: float,
-               trace: Path | None) -> int | None:
-    """Starts argv, checks the probes and SCIM, stops it with SIGTERM; returns the exit status."""
+               trace: Path | None, notify: socket.socket | None = None) -> int | None:
+    """Starts argv, checks the probes and SCIM, stops it with SIGTERM; returns the exit status.
+
+    notify: the bound NOTIFY_SOCKET of a Type=notify unit; the daemon must send READY=1 (and
+    be serving when it does) and STOPPING=1 on SIGTERM, as systemd would see it."""
     log = work / f"{label}.log"
     cmd = (["strace", "-f", "-qq", "-s", "256", "-o", str(trace), "--"] if trace else []) + argv
     print(f"  $ {shlex.join(argv)}")
@@ -329,6 +332,11 @@ def run_daemon(label: str, argv: list[str], env: dict[str, str], work: Path, por
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
+        if notify is not None:
+            got = notify_messages(notify, "READY=1", deadline, proc)
+            if ok("READY=1" in got, f"{label}: sd_notify READY=1 received (Type=notify)"):
+                status, _ = http("GET", base + "/readyz")
+                ok(status == 200, f"{label}: GET /readyz right after READY=1 -> {status}")
         for kind, path in probes:
             status, text = wait_status(base + path, 200, deadline, proc)
             ok(status == 200, f"{label}: {kind} GET {path} -> {status}" + ("" if status == 200 else f" ({text[:200]})"))
@@ -361,6 +369,9 @@ def run_daemon(label: str, argv: list[str], env: dict[str, str], work: Path, por
             try:
                 proc.wait(timeout=stop_timeout)
                 ok(proc.returncode == 0, f"{label}: SIGTERM -> exit status {proc.returncode} after {time.monotonic() - t0:.1f} s")
+                if notify is not None:
+                    got = notify_messages(notify, "STOPPING=1", time.monotonic() + 1, None)
+                    ok("STOPPING=1" in got, f"{label}: sd_notify STOPPING=1 received on SIGTERM")
             except subprocess.TimeoutExpired:
                 ok(False, f"{label}: still running {stop_timeout:.0f} s after SIGTERM")
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -370,6 +381,30 @@ def run_daemon(label: str, argv: list[str], env: dict[str, str], work: Path, por
     if FAILURES:
         tail(log)
     return proc.returncode
+
+
+def notify_socket(work: Path, uid: int) -> tuple[socket.socket, str]:
+    """A datagram socket standing in for systemd's notification socket."""
+    path = work / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    os.chown(path, uid, -1)
+    return sock, str(path)
+
+
+def notify_messages(sock: socket.socket, want: str, deadline: float, proc: subprocess.Popen | None) -> set[str]:
+    """The sd_notify assignments received until `want` arrives or the deadline passes."""
+    got: set[str] = set()
+    while want not in got and time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            break
+        sock.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
+        try:
+            data = sock.recv(4096)
+        except TimeoutError:
+            continue
+        got.update(line for line in data.decode(errors="replace").splitlines() if line)
+    return got
 
 
 def parse_unit(path: Path) -> dict[str, list[str]]:
@@ -464,11 +499,18 @@ def smoke_systemd(deploy: Path, bin_path: str, work: Path) -> None:
         trace = work / "systemd.strace" if strace_usable() else None
         if trace is None:
             print("  note: strace cannot trace here; the sandbox checks of the trace are skipped")
-        run_daemon(
-            "systemd", drop_privs(uid, gid, []) + argv, env, work, port,
-            [("readiness", "/healthz"), ("readiness", "/readyz")], env[tenant["token_env"]], umask,
-            float(unit.get("TimeoutStopSec", ["90"])[0].rstrip("s")), trace,
-        )
+        notify = None
+        if unit.get("Type", ["simple"])[0] == "notify":
+            notify, env["NOTIFY_SOCKET"] = notify_socket(work, uid)
+        try:
+            run_daemon(
+                "systemd", drop_privs(uid, gid, []) + argv, env, work, port,
+                [("readiness", "/healthz"), ("readiness", "/readyz")], env[tenant["token_env"]], umask,
+                float(unit.get("TimeoutStopSec", ["90"])[0].rstrip("s")), trace, notify,
+            )
+        finally:
+            if notify is not None:
+                notify.close()
         db = state / "cic-bridge.db"
         if ok(db.exists(), f"the database is in the state directory ({db.name})"):
             mode = db.stat().st_mode & 0o777
