@@ -43,7 +43,7 @@ impl Store {
     pub async fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
         let options = match self {
             Store::Sqlite(_) => return Ok(Some(Leadership::Always)),
-            Store::Postgres(s) => s.options.clone(),
+            Store::Postgres(s) => (*s.options).clone(),
         };
         let mut conn = PgConnection::connect_with(&options.application_name("cic-bridge leader")).await?;
         let setting = format!("SET idle_session_timeout = '{SERVER_IDLE_TIMEOUT}'");

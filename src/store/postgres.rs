@@ -23,7 +23,8 @@ use crate::scim::schema::{self, ResourceKind};
 #[derive(Clone)]
 pub struct PgStore {
     pub(super) pool: PgPool,
-    pub(super) options: PgConnectOptions,
+    /// For the leader lock's dedicated connection (see `leader.rs`).
+    pub(super) options: std::sync::Arc<PgConnectOptions>,
 }
 
 type RowTuple = (String, String, i64, String, String, Option<String>);
@@ -106,7 +107,10 @@ impl PgStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool, options })
+        Ok(PgStore {
+            pool,
+            options: std::sync::Arc::new(options),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

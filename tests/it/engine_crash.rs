@@ -115,15 +115,9 @@ async fn scim(client: &reqwest::Client, base: &str, method: reqwest::Method, pat
 }
 
 async fn pending(db: &str) -> i64 {
-    let Ok(pool) = sqlx::SqlitePool::connect(db).await else {
-        return -1;
-    };
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM operations WHERE state IN ('pending', 'running')")
-        .fetch_one(&pool)
+    crate::db::try_count(db, "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')")
         .await
-        .unwrap_or(-1);
-    pool.close().await;
-    n
+        .unwrap_or(-1)
 }
 
 #[tokio::test]
@@ -134,12 +128,13 @@ async fn sigkill_mid_load_then_restart_ends_with_exactly_the_expected_state() {
         c.rate_limit = 60;
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
+    let test_db = crate::db::fresh().await;
+    let dir = &test_db.dir;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let db = test_db.url.clone();
     let config = dir.path().join("cic-bridge.toml");
     std::fs::write(
         &config,
@@ -237,11 +232,7 @@ token_env = "CRASH_TEST_TOKEN"
     assert_eq!(names.len(), 150, "no duplicate users");
     assert_eq!(unique.len(), 150, "nothing missing");
     assert_eq!(memberships(&s), expected);
-    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM operations WHERE state = 'failed'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let failed = crate::db::count(&db, "SELECT count(*) FROM operations WHERE state = 'failed'").await;
     assert_eq!(failed, 0);
 }
 
@@ -249,12 +240,13 @@ token_env = "CRASH_TEST_TOKEN"
 async fn sigkill_while_assignment_tasks_run_then_restart_follows_them_without_starting_twice() {
     let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(2500)).await;
     let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "CrashAdmin").await;
-    let dir = tempfile::tempdir().unwrap();
+    let test_db = crate::db::fresh().await;
+    let dir = &test_db.dir;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let db = test_db.url.clone();
     let config = dir.path().join("cic-bridge.toml");
     std::fs::write(
         &config,
@@ -307,12 +299,9 @@ target_uins = [{a}, {b}]
     // Wait until both task ids are persisted and the tasks still run, then kill.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cic_tasks WHERE status = 'InProgress'")
-            .fetch_one(&pool)
+        let n = crate::db::try_count(&db, "SELECT count(*) FROM cic_tasks WHERE status = 'InProgress'")
             .await
             .unwrap_or(0);
-        pool.close().await;
         if n == 2 {
             break;
         }
@@ -332,15 +321,12 @@ target_uins = [{a}, {b}]
     wait_ready(&client, &root).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
-        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-        let (busy, done): (i64, i64) = sqlx::query_as(
+        let (busy, done) = crate::db::two_counts(
+            &db,
             "SELECT (SELECT count(*) FROM operations WHERE state IN ('pending', 'running')), \
                     (SELECT count(*) FROM cic_tasks WHERE status = 'Success')",
         )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
+        .await;
         if busy == 0 && done == 2 {
             break;
         }
@@ -365,12 +351,13 @@ target_uins = [{a}, {b}]
 async fn sighup_reloads_the_assignment_rules_and_refuses_bad_ones() {
     let emu = spawn_emulator(|_| {}).await;
     let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "HupAdmin").await;
-    let dir = tempfile::tempdir().unwrap();
+    let test_db = crate::db::fresh().await;
+    let dir = &test_db.dir;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let db = format!("sqlite://{}", dir.path().join("hup.db").display());
+    let db = test_db.url.clone();
     let config = dir.path().join("cic-bridge.toml");
     let base_config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db}\"\n[cic]\nendpoint = \"{}\"\n\

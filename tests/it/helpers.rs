@@ -1,4 +1,5 @@
-//! `spawn_app()`: the daemon on a port-0 listener with a fresh database, and a typed client.
+//! `spawn_app()`: the daemon on a port-0 listener with a fresh database (SQLite, or PostgreSQL
+//! with `TEST_DATABASE_URL`, see `db.rs`), and a typed client.
 
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ pub struct TestApp {
     pub db_url: String,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _db: crate::db::TestDb,
 }
 
 pub struct Resp {
@@ -53,8 +54,8 @@ pub async fn spawn_with_secrets(
     tweak: impl FnOnce(&mut Config),
     cic: Option<cic_bridge::tencent::Credentials>,
 ) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let db = crate::db::fresh().await;
+    let db_url = db.url.clone();
     let mut config = Config::default();
     config.database.url = db_url.clone();
     config.database.sqlite_synchronous = cic_bridge::config::SqliteSync::Normal;
@@ -112,7 +113,7 @@ pub async fn spawn_with_secrets(
         db_url,
         shutdown,
         handle: Some(handle),
-        _dir: dir,
+        _db: db,
     }
 }
 
@@ -184,16 +185,11 @@ impl TestApp {
 
     /// Pending outbox operations of tenant `a`, by kind.
     pub async fn outbox(&self) -> Vec<(String, i64)> {
-        let pool = sqlx::SqlitePool::connect(&self.db_url).await.expect("open db");
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as(
-                "SELECT kind, count(*) FROM operations WHERE tenant = 'a' AND state = 'pending' GROUP BY kind ORDER BY kind",
-            )
-                .fetch_all(&pool)
-                .await
-                .expect("query");
-        pool.close().await;
-        rows
+        crate::db::pairs(
+            &self.db_url,
+            "SELECT kind, count(*) FROM operations WHERE tenant = 'a' AND state = 'pending' GROUP BY kind ORDER BY kind",
+        )
+        .await
     }
 
     pub async fn stop(mut self) {

@@ -17,10 +17,9 @@ fn doc(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
-async fn store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("o.db").display());
-    (Store::connect(&url, 2, false).await.unwrap(), dir)
+async fn store() -> (Store, crate::db::TestDb) {
+    let db = crate::db::fresh().await;
+    (Store::connect(&db.url, 2, false).await.unwrap(), db)
 }
 
 fn tenants() -> Vec<String> {
