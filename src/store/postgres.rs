@@ -559,11 +559,15 @@ pub(super) async fn enqueue_with(
 ) -> Result<i64, StoreError> {
     let key = kind.key(resource_id, related_id);
     if coalesce {
+        // FOR UPDATE: the queued operation carries this change only if no worker can claim it
+        // before this transaction commits (it would read the state without the change, and
+        // nothing else would be queued for it). A claim in progress makes this wait; the row
+        // then reads 'running', matches no more, and a new operation is recorded.
         let queued: Option<i64> = sqlx::query_scalar(
             "SELECT o.id FROM operations o WHERE o.tenant = $1 AND o.resource_key = $2 AND o.kind = $3 AND o.resource_id = $4 AND o.state = 'pending' \
              AND (o.kind != 'deploy' OR o.result IS NULL) \
              AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
-             ORDER BY o.id DESC LIMIT 1",
+             ORDER BY o.id DESC LIMIT 1 FOR UPDATE",
         )
         .bind(tenant)
         .bind(&key)
@@ -596,9 +600,10 @@ pub(super) async fn enqueue_with(
     Ok(id)
 }
 
-/// Enqueues one membership sync per user id, in one statement, skipping pairs that already
-/// have a pending sync as their latest operation.
-async fn enqueue_members(
+/// Enqueues one membership sync per user id, in two statements whatever the count, skipping
+/// pairs that already have a pending sync as their latest operation. Those pending syncs are
+/// locked first (see [`enqueue_with`] for why); only a locked one may carry this change.
+pub(super) async fn enqueue_members(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &str,
     group_id: &str,
@@ -608,21 +613,43 @@ async fn enqueue_members(
     if user_ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(MEMBER_SYNC_INSERT)
-        .bind(tenant)
-        .bind(group_id)
-        .bind(user_ids)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    let keys: Vec<String> = user_ids
+        .iter()
+        .map(|u| OpKind::MemberSync.key(group_id, Some(u)))
+        .collect();
+    let covered: Vec<String> = sqlx::query_scalar(
+        "SELECT o.related_id FROM operations o WHERE o.tenant = $1 AND o.resource_key = ANY($2) AND o.kind = 'member.sync' \
+           AND o.state = 'pending' \
+           AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
+         ORDER BY o.id FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(&keys)
+    .fetch_all(&mut **tx)
+    .await?;
+    let covered: std::collections::HashSet<&str> = covered.iter().map(String::as_str).collect();
+    let mut fresh: Vec<&str> = user_ids
+        .iter()
+        .map(String::as_str)
+        .filter(|u| !covered.contains(u))
+        .collect();
+    fresh.sort_unstable();
+    fresh.dedup();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO operations (tenant, kind, resource_id, related_id, resource_key, payload, next_attempt_at, created_at, updated_at) \
+         SELECT $1, 'member.sync', $2, j, 'member:' || $2 || ':' || j, '{}', $4, $4, $4 FROM unnest($3::text[]) j",
+    )
+    .bind(tenant)
+    .bind(group_id)
+    .bind(fresh)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
-
-/// `$1` tenant, `$2` group id, `$3` user ids (`text[]`), `$4` now.
-pub(super) const MEMBER_SYNC_INSERT: &str = "INSERT INTO operations (tenant, kind, resource_id, related_id, resource_key, payload, next_attempt_at, created_at, updated_at) \
-     SELECT $1, 'member.sync', $2, j, 'member:' || $2 || ':' || j, '{}', $4, $4, $4 FROM unnest($3::text[]) j \
-     WHERE NOT EXISTS (SELECT 1 FROM operations o WHERE o.tenant = $1 AND o.resource_key = 'member:' || $2 || ':' || j \
-       AND o.state = 'pending' AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id))";
 
 /// Runs membership edits as bulk statements (an array parameter),
 /// never one round trip per member. Returns whether membership changed.

@@ -9,7 +9,7 @@ use super::ops::{
     Alarm, CicLink, Finish, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, TaskRow, Write, link_kind,
     to_status, ts,
 };
-use super::postgres::{MEMBER_SYNC_INSERT, PgStore, enqueue};
+use super::postgres::{PgStore, enqueue, enqueue_members};
 use super::{StoreError, now_string};
 use crate::scim::schema::ResourceKind;
 
@@ -561,15 +561,7 @@ async fn save_link_in(
                         .bind(scim_id)
                         .fetch_all(&mut **tx)
                         .await?;
-                if !users.is_empty() {
-                    sqlx::query(MEMBER_SYNC_INSERT)
-                        .bind(tenant)
-                        .bind(scim_id)
-                        .bind(&users)
-                        .bind(now_s)
-                        .execute(&mut **tx)
-                        .await?;
-                }
+                enqueue_members(tx, tenant, scim_id, &users, now_s).await?;
             }
             ResourceKind::User => {
                 let groups: Vec<String> =
