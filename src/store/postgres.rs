@@ -220,11 +220,8 @@ impl PgStore {
                  WHERE m.tenant = $1 AND m.member_id = ANY($2) ORDER BY m.member_id, m.group_id"
             }
         };
-        let rows: Vec<(String, String, String)> = sqlx::query_as(sql)
-            .bind(tenant)
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as(sql).bind(tenant).bind(ids).fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
             .map(|(owner, id, display)| (owner, Link { id, display }))
@@ -710,7 +707,11 @@ async fn apply_member_edits(
     Ok(changed)
 }
 
-async fn check_members_exist(tx: &mut Transaction<'_, Postgres>, tenant: &str, ids: &[String]) -> Result<(), StoreError> {
+async fn check_members_exist(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    ids: &[String],
+) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }

@@ -29,7 +29,6 @@ fn to_op(t: OpTuple) -> Result<Op, StoreError> {
     })
 }
 
-
 impl PgStore {
     /// Claims up to `limit` due operations of the `tenants` given, oldest first, skipping any
     /// whose key has an earlier operation still unfinished (pending, running, parked, held):

@@ -37,7 +37,9 @@ pub async fn fresh() -> TestDb {
         },
         Some(admin) => {
             let name = format!("cicb_test_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to TEST_DATABASE_URL");
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await
@@ -59,7 +61,10 @@ fn with_database(url: &str, name: &str) -> String {
         None => (url, String::new()),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
     format!("{}/{name}{query}", &base[..host_end])
 }
 
@@ -153,7 +158,10 @@ pub async fn two_counts(url: &str, sql: &'static str) -> (i64, i64) {
 /// Runs a statement; returns the rows affected.
 pub async fn execute(url: &str, sql: &'static str) -> u64 {
     let r: Result<u64, sqlx::Error> = async {
-        Ok(on_both!(url, |c| sqlx::query(sql).execute(&mut c).await?.rows_affected()))
+        Ok(on_both!(url, |c| sqlx::query(sql)
+            .execute(&mut c)
+            .await?
+            .rows_affected()))
     }
     .await;
     r.expect("statement")

@@ -115,9 +115,12 @@ async fn scim(client: &reqwest::Client, base: &str, method: reqwest::Method, pat
 }
 
 async fn pending(db: &str) -> i64 {
-    crate::db::try_count(db, "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')")
-        .await
-        .unwrap_or(-1)
+    crate::db::try_count(
+        db,
+        "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')",
+    )
+    .await
+    .unwrap_or(-1)
 }
 
 #[tokio::test]
