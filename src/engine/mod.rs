@@ -131,6 +131,8 @@ pub struct Engine {
     wake: Notify,
     completed: Notify,
     quota_alarm: AtomicBool,
+    /// Whether this process's workers run (it holds the leader lock), for the admin status.
+    leading: AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -167,7 +169,13 @@ impl Engine {
             wake: Notify::new(),
             completed: Notify::new(),
             quota_alarm: AtomicBool::new(true),
+            leading: AtomicBool::new(false),
         })
+    }
+
+    /// Whether this process runs the engine's workers now (it leads the database).
+    pub fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
     }
 
     pub fn tenant(&self, name: &str) -> Option<&TenantPolicy> {
@@ -249,7 +257,10 @@ impl Engine {
             match self.store.try_lead().await {
                 Ok(Some(leadership)) => {
                     said_follower = false;
-                    if self.lead(&tenants, leadership, &shutdown, drain).await == Reign::Ended {
+                    self.leading.store(true, Ordering::Relaxed);
+                    let reign = self.lead(&tenants, leadership, &shutdown, drain).await;
+                    self.leading.store(false, Ordering::Relaxed);
+                    if reign == Reign::Ended {
                         break;
                     }
                 }

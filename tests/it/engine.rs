@@ -16,24 +16,30 @@ use cic_bridge::tencent::model::UserStatus;
 
 /// Tenant `a` live against `emu` (its zone), tenant `b` shadow; fast retries for tests.
 pub async fn spawn_live(emu: &TestEmulator, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_live_on(emu, None, tweak).await
+}
+
+/// [`spawn_live`] on the database of a running app (another replica) when `db_url` is given.
+pub async fn spawn_live_on(emu: &TestEmulator, db_url: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let url = emu.url.clone();
     let zone = emu.zone();
-    spawn_with_secrets(
-        move |c| {
-            c.cic.endpoint = url;
-            c.cic.request_timeout_secs = 2;
-            c.cic.connect_timeout_secs = 1;
-            c.engine.retry_base_ms = 20;
-            c.engine.retry_cap_secs = 1;
-            c.engine.max_attempts = 40;
-            c.engine.create_wait_ms = 3000;
-            c.tenants[0].zone_id = zone;
-            c.tenants[0].mode = TenantMode::Live;
-            tweak(c);
-        },
-        Some(Credentials::new(SECRET_ID, SECRET_KEY)),
-    )
-    .await
+    let live = move |c: &mut Config| {
+        c.cic.endpoint = url;
+        c.cic.request_timeout_secs = 2;
+        c.cic.connect_timeout_secs = 1;
+        c.engine.retry_base_ms = 20;
+        c.engine.retry_cap_secs = 1;
+        c.engine.max_attempts = 40;
+        c.engine.create_wait_ms = 3000;
+        c.tenants[0].zone_id = zone;
+        c.tenants[0].mode = TenantMode::Live;
+        tweak(c);
+    };
+    let cic = Some(Credentials::new(SECRET_ID, SECRET_KEY));
+    match db_url {
+        Some(db) => crate::helpers::spawn_replica(db, live, cic).await,
+        None => spawn_with_secrets(live, cic).await,
+    }
 }
 
 /// Operations of tenant `a` by state.

@@ -25,7 +25,8 @@ pub struct TestApp {
     pub db_url: String,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
-    _db: crate::db::TestDb,
+    /// The database this app created (a replica started on another app's database has none).
+    _db: Option<crate::db::TestDb>,
 }
 
 pub struct Resp {
@@ -55,7 +56,25 @@ pub async fn spawn_with_secrets(
     cic: Option<cic_bridge::tencent::Credentials>,
 ) -> TestApp {
     let db = crate::db::fresh().await;
-    let db_url = db.url.clone();
+    let url = db.url.clone();
+    spawn_on(Some(db), url, tweak, cic).await
+}
+
+/// Another replica on the database of an app already running (PostgreSQL).
+pub async fn spawn_replica(
+    db_url: &str,
+    tweak: impl FnOnce(&mut Config),
+    cic: Option<cic_bridge::tencent::Credentials>,
+) -> TestApp {
+    spawn_on(None, db_url.to_owned(), tweak, cic).await
+}
+
+async fn spawn_on(
+    db: Option<crate::db::TestDb>,
+    db_url: String,
+    tweak: impl FnOnce(&mut Config),
+    cic: Option<cic_bridge::tencent::Credentials>,
+) -> TestApp {
     let mut config = Config::default();
     config.database.url = db_url.clone();
     config.database.sqlite_synchronous = cic_bridge::config::SqliteSync::Normal;
@@ -190,6 +209,13 @@ impl TestApp {
             "SELECT kind, count(*) FROM operations WHERE tenant = 'a' AND state = 'pending' GROUP BY kind ORDER BY kind",
         )
         .await
+    }
+
+    /// Stops the daemon but keeps its database for the replicas still running on it.
+    pub async fn stop_keeping_db(mut self) -> Option<crate::db::TestDb> {
+        let db = self._db.take();
+        self.stop().await;
+        db
     }
 
     pub async fn stop(mut self) {

@@ -9,6 +9,7 @@ mod engine;
 mod engine_crash;
 mod helpers;
 mod outbox;
+mod replicas;
 mod roles;
 mod scim_discovery;
 mod scim_errors;
