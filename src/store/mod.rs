@@ -143,7 +143,7 @@ impl Store {
         }
         Err(StoreError::Db(sqlx::Error::Configuration(
             format!(
-                "database URL scheme not supported yet: {}",
+                "database URL scheme not supported (sqlite: or postgres://): {}",
                 url.split(':').next().unwrap_or_default()
             )
             .into(),
