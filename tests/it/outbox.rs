@@ -338,7 +338,8 @@ async fn one_engine_leader_per_database_and_a_lost_lock_is_noticed() {
     // The database ends the lock's session (a failover, an operator, a network cut).
     let n = crate::db::count(
         &db.url,
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND objid = 1667851106",
+        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objid = 1667851106",
     )
     .await;
     assert_eq!(n, 1);
