@@ -32,9 +32,7 @@ use schedule::Backoff;
 
 /// How often a follower tries to become the engine leader.
 const LEAD_RETRY: Duration = Duration::from_secs(2);
-/// How often the leader confirms it still holds the lock: the longest a leader that lost its
-/// database connection may keep working (plus the check's own timeout).
-const LEAD_CHECK: Duration = Duration::from_secs(1);
+use crate::store::leader::CHECK_INTERVAL as LEAD_CHECK;
 
 /// How a term as engine leader ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,6 +289,7 @@ impl Engine {
         shutdown: &CancellationToken,
         drain: Duration,
     ) -> Reign {
+        let shared = leadership.shared();
         let lost = CancellationToken::new();
         let done = CancellationToken::new();
         // The watchdog owns the lock's connection: it checks it every LEAD_CHECK and, on the
@@ -315,6 +314,18 @@ impl Engine {
                 }
             })
         };
+        if shared && self.others_running().await {
+            // A previous leader may not have noticed yet that it lost the lock (see
+            // `TAKEOVER_GRACE`); its claims are leased, so waiting costs nothing else.
+            tracing::info!(
+                secs = crate::store::leader::TAKEOVER_GRACE.as_secs(),
+                "took the engine over while operations run elsewhere: waiting for the previous leader to stop"
+            );
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(crate::store::leader::TAKEOVER_GRACE) => {}
+            }
+        }
         let permits = Arc::new(Semaphore::new(self.config.workers as usize));
         let tracker = TaskTracker::new();
         let lease = Duration::from_secs(self.config.lease_secs);
@@ -430,6 +441,16 @@ impl Engine {
         done.cancel();
         let _ = watchdog.await;
         Reign::Ended
+    }
+
+    /// Whether operations are claimed (running) by any process; true when unknown.
+    async fn others_running(&self) -> bool {
+        match self.store.op_counts().await {
+            Ok(counts) => counts
+                .iter()
+                .any(|(_, state, _, n)| state == OpState::Running.as_str() && *n > 0),
+            Err(_) => true,
+        }
     }
 
     async fn housekeeping(&self) {

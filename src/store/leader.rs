@@ -19,10 +19,20 @@ use super::{Store, StoreError};
 /// one database, so deployments sharing a server do not contend.
 pub const LEADER_LOCK_KEY: i64 = 0x6369_6362;
 
+/// How often the leader confirms it still holds the lock.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long a leadership check may take before the connection counts as lost: a connection
 /// that hangs (a network partition sends no reset) must stop the workers as surely as one
 /// that fails.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest a leader whose lock is gone may still be working before it notices (one check
+/// interval and one check timing out). The server frees the lock as soon as the session ends,
+/// so a new leader that finds operations still running elsewhere waits this long before
+/// calling Identity Center: the two never send together, and the rate limit holds across
+/// the take-over.
+pub const TAKEOVER_GRACE: Duration = Duration::from_secs(4);
 
 /// The server ends the lock's session when it has been idle this long (PostgreSQL 14 and
 /// later), which releases the lock of a leader that vanished without closing its connection
@@ -66,6 +76,11 @@ impl Store {
 }
 
 impl Leadership {
+    /// Whether another process may have led until just now (PostgreSQL only).
+    pub fn shared(&self) -> bool {
+        matches!(self, Leadership::Pg(_))
+    }
+
     /// Confirms that this process still leads: on PostgreSQL, that the lock's session is alive
     /// and still holds the lock. An error means leadership is lost (the server may already
     /// have given the lock to another replica).

@@ -151,3 +151,106 @@ async fn one_replica_leads_the_engine_and_another_takes_over_when_it_stops() {
     }
     c.stop().await;
 }
+
+async fn is_leader(app: &crate::helpers::TestApp) -> bool {
+    let s = app
+        .client
+        .get(format!("{}/admin/status", app.root))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    s["engineLeader"] == true
+}
+
+/// Three replicas under SCIM load at Identity Center's documented limit (20 requests per second
+/// per action, enforced by the emulator): the leader's lock session is cut midway; it stops at
+/// once, another replica (or itself, later) takes over, and Identity Center ends with exactly
+/// the expected users and memberships, without a single RequestLimitExceeded: at no moment do
+/// two replicas call it together.
+#[tokio::test]
+async fn three_replicas_lose_their_leader_mid_load_and_end_exact_without_throttling() {
+    if skip_on_sqlite() {
+        return;
+    }
+    let emu = spawn_emulator(|c| {
+        c.rate_limit = 20;
+        c.slow_answer = Duration::from_millis(20);
+    })
+    .await;
+    let tweak = |c: &mut cic_bridge::config::Config| {
+        c.engine.create_wait_ms = 0;
+        c.engine.lease_secs = 5;
+    };
+    let a = spawn_live(&emu, tweak).await;
+    let b = spawn_live_on(&emu, Some(&a.db_url), tweak).await;
+    let c = spawn_live_on(&emu, Some(&a.db_url), tweak).await;
+    let apps = [&a, &b, &c];
+    let creates = (0..90).map(|i| {
+        let app = apps[i % 3];
+        async move {
+            app.post("/Users", json!({"userName": format!("load{i:02}@corp.example")}))
+                .await
+        }
+    });
+    let users = futures_util::future::join_all(creates).await;
+    assert!(users.iter().all(|r| r.status == StatusCode::CREATED));
+    let ids: Vec<String> = users.iter().map(|r| r.id()).collect();
+    for (gi, app) in apps.iter().enumerate() {
+        let members: Vec<&str> = ids.iter().skip(gi).step_by(3).map(String::as_str).collect();
+        app.create_group(&format!("load-group-{gi}"), &members).await;
+    }
+
+    // Midway, the leader's lock session ends.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while emu.emulator.snapshot().users.len() < 25 {
+        assert!(tokio::time::Instant::now() < deadline, "the engine never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut leader = None;
+    for (i, app) in apps.iter().enumerate() {
+        if is_leader(app).await {
+            leader = Some(i);
+        }
+    }
+    let leader = leader.expect("a leader");
+    let killed = crate::db::count(
+        &a.db_url,
+        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objid = 1667851106",
+    )
+    .await;
+    assert_eq!(killed, 1);
+    let cut = tokio::time::Instant::now();
+    while is_leader(apps[leader]).await {
+        assert!(cut.elapsed() < Duration::from_secs(5), "the old leader did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "old leader stopped {} ms after its lock session ended",
+        cut.elapsed().as_millis()
+    );
+
+    let states = drain(&a, Duration::from_secs(90)).await;
+    assert_eq!(states.get("failed"), None, "{states:?}");
+    let s = emu.emulator.snapshot();
+    let names: BTreeSet<&str> = s.users.iter().map(|u| u.user_name.as_str()).collect();
+    assert_eq!(s.users.len(), 90, "no duplicates");
+    assert_eq!(names.len(), 90, "nothing missing");
+    let groups = crate::engine::memberships(&s);
+    assert_eq!(groups.len(), 3);
+    assert!(groups.values().all(|m| m.len() == 30), "{groups:?}");
+    assert_eq!(emu.emulator.stats().total_throttled(), 0, "never over the rate limit");
+    let mut leaders = 0;
+    for app in apps {
+        leaders += usize::from(is_leader(app).await);
+    }
+    assert_eq!(leaders, 1);
+    eprintln!(
+        "CreateUser calls: {} for 90 users",
+        emu.emulator.stats().calls("CreateUser")
+    );
+}
