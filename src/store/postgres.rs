@@ -81,6 +81,17 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// PostgreSQL refuses U+0000 in text and jsonb (22021 for a text parameter, 22P05 for a `\u0000`
+/// escape in jsonb), which SQLite stores. The client sent it, so it is the client's error.
+fn nul_refused(e: &sqlx::Error) -> Option<StoreError> {
+    match e {
+        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("22021" | "22P05")) => Some(StoreError::Scim(
+            ScimError::invalid_value("values must not contain the NUL character (U+0000)"),
+        )),
+        _ => None,
+    }
+}
+
 fn conflict_detail(kind: ResourceKind, doc: &Map<String, Value>) -> String {
     match kind {
         ResourceKind::User => format!(
@@ -424,7 +435,7 @@ async fn insert_resource(
     match res {
         Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(conflict_detail(kind, doc))),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(nul_refused(&e).unwrap_or_else(|| e.into())),
     }
 }
 
@@ -501,7 +512,7 @@ async fn write_back(
     match res {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(conflict_detail(kind, &doc))),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(nul_refused(&e).unwrap_or_else(|| e.into())),
     }
     Ok(Row {
         id: current.id,
