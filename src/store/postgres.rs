@@ -111,7 +111,14 @@ impl PgStore {
     /// its bookkeeping table until the last migration ran, so replicas starting together apply
     /// each migration once: the others wait, then find it applied.
     pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("cic-bridge");
+        // Custom plans for every execution: sqlx prepares each statement once per connection,
+        // typically while the outbox is nearly empty, and PostgreSQL may then cache a generic
+        // plan fit for a tiny table (an anti-join over a sequential scan). Once thousands of
+        // operations (and their dead versions) pile up, that plan made one claim take 15-30 s.
+        // Planning these statements costs well under a millisecond.
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("cic-bridge")
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(30))
