@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::{EngineConfig, OnConflict, OnUsernameChange, TenantConfig, TenantMode};
-use crate::store::leader::Leadership;
+use crate::store::leader::{CHECK_INTERVAL as LEAD_CHECK, Leadership, TAKEOVER_GRACE};
 use crate::store::{Finish, Op, OpError, OpKind, OpState, OpStatus, Store, StoreError};
 use crate::tencent::clock::SharedClock;
 use crate::tencent::{CicClient, CicError, ErrorClass};
@@ -32,7 +32,6 @@ use schedule::Backoff;
 
 /// How often a follower tries to become the engine leader.
 const LEAD_RETRY: Duration = Duration::from_secs(2);
-use crate::store::leader::CHECK_INTERVAL as LEAD_CHECK;
 
 /// How a term as engine leader ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,8 +292,8 @@ impl Engine {
         let lost = CancellationToken::new();
         let done = CancellationToken::new();
         // The watchdog owns the lock's connection: it checks it every LEAD_CHECK and, on the
-        // first failure, stops every worker of this process before another replica can have
-        // taken over for long.
+        // first failure, stops every worker of this process, within TAKEOVER_GRACE of the
+        // lock's loss, which is how long a new leader waits before its first call.
         let watchdog = {
             let (lost, done) = (lost.clone(), done.clone());
             tokio::spawn(async move {
@@ -318,12 +317,12 @@ impl Engine {
             // A previous leader may not have noticed yet that it lost the lock (see
             // `TAKEOVER_GRACE`); its claims are leased, so waiting costs nothing else.
             tracing::info!(
-                secs = crate::store::leader::TAKEOVER_GRACE.as_secs(),
+                secs = TAKEOVER_GRACE.as_secs(),
                 "took the engine over while operations run elsewhere: waiting for the previous leader to stop"
             );
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(crate::store::leader::TAKEOVER_GRACE) => {}
+                _ = tokio::time::sleep(TAKEOVER_GRACE) => {}
             }
         }
         let permits = Arc::new(Semaphore::new(self.config.workers as usize));
