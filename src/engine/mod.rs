@@ -24,10 +24,23 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::{EngineConfig, OnConflict, OnUsernameChange, TenantConfig, TenantMode};
+use crate::store::leader::{CHECK_INTERVAL as LEAD_CHECK, Leadership, TAKEOVER_GRACE};
 use crate::store::{Finish, Op, OpError, OpKind, OpState, OpStatus, Store, StoreError};
 use crate::tencent::clock::SharedClock;
 use crate::tencent::{CicClient, CicError, ErrorClass};
 use schedule::Backoff;
+
+/// How often a follower tries to become the engine leader.
+const LEAD_RETRY: Duration = Duration::from_secs(2);
+
+/// How a term as engine leader ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reign {
+    /// Shutdown: claims handed back, lock released.
+    Ended,
+    /// The lock (its connection) was lost; the workers were stopped.
+    Lost,
+}
 
 /// A tenant as the engine sees it.
 #[derive(Debug, Clone)]
@@ -115,6 +128,8 @@ pub struct Engine {
     wake: Notify,
     completed: Notify,
     quota_alarm: AtomicBool,
+    /// Whether this process's workers run (it holds the leader lock), for the admin status.
+    leading: AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -151,7 +166,13 @@ impl Engine {
             wake: Notify::new(),
             completed: Notify::new(),
             quota_alarm: AtomicBool::new(true),
+            leading: AtomicBool::new(false),
         })
+    }
+
+    /// Whether this process runs the engine's workers now (it leads the database).
+    pub fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
     }
 
     pub fn tenant(&self, name: &str) -> Option<&TenantPolicy> {
@@ -214,8 +235,10 @@ impl Engine {
         }
     }
 
-    /// Runs the worker loop until `shutdown` fires; then lets running operations finish for
-    /// up to `drain`, and hands back the claims of those that did not.
+    /// Runs the engine until `shutdown` fires. Only the leader of the database runs workers
+    /// (see `store::leader`): the others serve SCIM and try to take over every
+    /// [`LEAD_RETRY`]. A leader that loses its lock stops its workers at once and becomes a
+    /// follower again.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken, drain: Duration) {
         let tenants = self.live_tenants();
         if tenants.is_empty() {
@@ -223,15 +246,94 @@ impl Engine {
             shutdown.cancelled().await;
             return;
         }
+        let mut said_follower = false;
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.store.try_lead().await {
+                Ok(Some(leadership)) => {
+                    said_follower = false;
+                    self.leading.store(true, Ordering::Relaxed);
+                    let reign = self.lead(&tenants, leadership, &shutdown, drain).await;
+                    self.leading.store(false, Ordering::Relaxed);
+                    if reign == Reign::Ended {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    if !said_follower {
+                        tracing::info!(owner = %self.owner, "another replica leads the engine; this one serves SCIM and stands by");
+                        said_follower = true;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not try for the engine leadership"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(LEAD_RETRY) => {},
+            }
+        }
+        tracing::info!("provisioning engine stopped");
+    }
+
+    /// Runs the worker loop while `leadership` holds, until `shutdown` fires; then lets running
+    /// operations finish for up to `drain`, and hands back the claims of those that did not.
+    /// When leadership is lost, running operations are dropped where they stand (their leases
+    /// expire and the next leader runs them again; operations are safe to re-run).
+    async fn lead(
+        self: &Arc<Self>,
+        tenants: &[String],
+        mut leadership: Leadership,
+        shutdown: &CancellationToken,
+        drain: Duration,
+    ) -> Reign {
+        let shared = leadership.shared();
+        let lost = CancellationToken::new();
+        let done = CancellationToken::new();
+        // The watchdog owns the lock's connection: it checks it every LEAD_CHECK and, on the
+        // first failure, stops every worker of this process, within TAKEOVER_GRACE of the
+        // lock's loss, which is how long a new leader waits before its first call.
+        let watchdog = {
+            let (lost, done) = (lost.clone(), done.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = done.cancelled() => {
+                            leadership.release().await;
+                            return;
+                        }
+                        _ = tokio::time::sleep(LEAD_CHECK) => {}
+                    }
+                    if let Err(e) = leadership.check().await {
+                        tracing::error!(error = %e, "engine leadership lost: stopping every worker now");
+                        lost.cancel();
+                        return;
+                    }
+                }
+            })
+        };
+        if shared && self.others_running().await {
+            // A previous leader may not have noticed yet that it lost the lock (see
+            // `TAKEOVER_GRACE`); its claims are leased, so waiting costs nothing else.
+            tracing::info!(
+                secs = TAKEOVER_GRACE.as_secs(),
+                "took the engine over while operations run elsewhere: waiting for the previous leader to stop"
+            );
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(TAKEOVER_GRACE) => {}
+            }
+        }
         let permits = Arc::new(Semaphore::new(self.config.workers as usize));
         let tracker = TaskTracker::new();
         let lease = Duration::from_secs(self.config.lease_secs);
         let per_kind_cap = (self.config.workers as usize / 2).max(1);
         let in_flight: Arc<std::sync::Mutex<HashMap<OpKind, usize>>> = Arc::default();
         let mut last_housekeeping = tokio::time::Instant::now() - Duration::from_secs(3600);
-        tracing::info!(workers = self.config.workers, owner = %self.owner, ?tenants, "provisioning engine started");
+        tracing::info!(workers = self.config.workers, owner = %self.owner, ?tenants, "provisioning engine started (leader)");
         loop {
-            if shutdown.is_cancelled() {
+            if shutdown.is_cancelled() || lost.is_cancelled() {
                 break;
             }
             if last_housekeeping.elapsed() >= Duration::from_secs(1) {
@@ -239,9 +341,13 @@ impl Engine {
                 self.housekeeping().await;
                 if self.deployment_check_due() {
                     let engine = self.clone();
+                    let lost = lost.clone();
                     tracker.spawn(async move {
-                        if let Err(e) = engine.check_deployments().await {
-                            tracing::warn!(error = %e, "checking deployments failed; trying again at the next check");
+                        tokio::select! {
+                            _ = lost.cancelled() => {}
+                            r = engine.check_deployments() => if let Err(e) = r {
+                                tracing::warn!(error = %e, "checking deployments failed; trying again at the next check");
+                            },
                         }
                     });
                 }
@@ -270,7 +376,7 @@ impl Engine {
             if free > 0 {
                 match self
                     .store
-                    .claim(&self.owner, &tenants, self.now(), lease, free as i64, &excluded)
+                    .claim(&self.owner, tenants, self.now(), lease, free as i64, &excluded)
                     .await
                 {
                     Ok(ops) => {
@@ -281,9 +387,13 @@ impl Engine {
                             *lock(&in_flight).entry(op.kind).or_insert(0) += 1;
                             let engine = self.clone();
                             let in_flight = in_flight.clone();
+                            let lost = lost.clone();
                             tracker.spawn(async move {
                                 let kind = op.kind;
-                                engine.run_op(op, lease).await;
+                                tokio::select! {
+                                    _ = lost.cancelled() => {}
+                                    _ = engine.run_op(op, lease) => {}
+                                }
                                 if let Some(n) = lock(&in_flight).get_mut(&kind) {
                                     *n = n.saturating_sub(1);
                                 }
@@ -300,21 +410,46 @@ impl Engine {
             if claimed == 0 || permits.available_permits() == 0 || room == 0 {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
+                    _ = lost.cancelled() => break,
                     _ = self.wake.notified() => {},
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {},
                 }
             }
         }
         tracker.close();
-        if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
-            tracing::warn!("operations still running at the shutdown deadline; handing their claims back");
+        if lost.is_cancelled() {
+            tracker.wait().await;
+            // Hand the claims back if the database still answers (only the lock's session may
+            // have gone); otherwise their leases expire.
+            let _ = tokio::time::timeout(LEAD_CHECK, self.store.release_claims(&self.owner)).await;
+            return Reign::Lost;
+        }
+        tokio::select! {
+            _ = tracker.wait() => {}
+            _ = tokio::time::sleep(drain) => {
+                tracing::warn!("operations still running at the shutdown deadline; handing their claims back");
+            }
+            // Leadership lost while draining: the workers stop where they stand.
+            _ = lost.cancelled() => tracker.wait().await,
         }
         match self.store.release_claims(&self.owner).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(operations = n, "handed back claims"),
             Err(e) => tracing::error!(error = %e, "handing back claims failed; they return when their lease expires"),
         }
-        tracing::info!("provisioning engine stopped");
+        done.cancel();
+        let _ = watchdog.await;
+        Reign::Ended
+    }
+
+    /// Whether operations are claimed (running) by any process; true when unknown.
+    async fn others_running(&self) -> bool {
+        match self.store.op_counts().await {
+            Ok(counts) => counts
+                .iter()
+                .any(|(_, state, _, n)| state == OpState::Running.as_str() && *n > 0),
+            Err(_) => true,
+        }
     }
 
     async fn housekeeping(&self) {
@@ -358,7 +493,7 @@ impl Engine {
             let renew = {
                 let engine = self.clone();
                 let id = op.id;
-                tokio::spawn(async move {
+                AbortOnDrop(tokio::spawn(async move {
                     loop {
                         tokio::time::sleep(lease / 3).await;
                         let until = engine.now() + lease;
@@ -368,11 +503,11 @@ impl Engine {
                             Err(e) => tracing::warn!(error = %e, "renewing the lease failed"),
                         }
                     }
-                })
+                }))
             };
             let started = std::time::Instant::now();
             let (outcome, mut writes) = exec::execute(self, &op).await;
-            renew.abort();
+            drop(renew);
             // A refused create is rolled back: it never got an object to link.
             if matches!(outcome, Err(Failure::Refused(_))) {
                 writes.clear();
@@ -722,6 +857,16 @@ impl Engine {
             }
         }
         Ok(problems)
+    }
+}
+
+/// Aborts the task when dropped: a lease renewal must end with its operation, including when
+/// the operation's future is dropped because leadership was lost.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

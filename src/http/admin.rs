@@ -163,6 +163,8 @@ async fn status(State(state): State<AppState>) -> Result<Json<Value>, AdminError
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSecs": state.admin.started.elapsed().as_secs(),
+        // With several replicas on one PostgreSQL database, exactly one runs the engine.
+        "engineLeader": state.engine.is_leader(),
         "tenants": tenants,
         "alarms": alarms,
         "failures": failures,

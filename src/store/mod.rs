@@ -4,9 +4,15 @@
 //! operations it implies (the outbox), so a change is either stored with its operations or not
 //! at all. SQLite is the embedded backend: WAL mode, one dedicated writer connection (SQLite
 //! allows one writer at a time; queueing writers in the pool avoids SQLITE_BUSY on lock
-//! upgrades) and a pool of read connections.
+//! upgrades) and a pool of read connections. PostgreSQL is the backend for several replicas
+//! sharing one database: a pool of connections, each request its own transaction, operations
+//! claimed with `FOR UPDATE SKIP LOCKED`, and one engine leader elected with an advisory lock
+//! (see [`leader`]).
 
+pub mod leader;
 pub mod ops;
+mod postgres;
+mod postgres_ops;
 mod sqlite;
 mod sqlite_ops;
 
@@ -21,6 +27,7 @@ use crate::scim::patch::PatchOutcome;
 use crate::scim::schema::ResourceKind;
 
 pub use ops::{Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, TaskRow, Write};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,10 +117,11 @@ pub struct ListQuery<'a> {
     pub with_links: bool,
 }
 
-/// The store. Today SQLite; PostgreSQL joins behind the same methods.
+/// The store: SQLite or PostgreSQL behind the same methods.
 #[derive(Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 /// What a replace writes: the new document, and for groups the new member list if given.
@@ -123,16 +131,19 @@ pub struct Replacement {
 }
 
 impl Store {
-    /// Opens the database named by `url` and applies pending migrations.
-    pub async fn connect(url: &str, read_connections: u32, sync_full: bool) -> Result<Store, StoreError> {
+    /// Opens the database named by `url` and applies pending migrations. `connections` is the
+    /// read pool's size on SQLite (writes use one dedicated connection) and the whole pool's on
+    /// PostgreSQL; `sync_full` is SQLite's `synchronous` pragma.
+    pub async fn connect(url: &str, connections: u32, sync_full: bool) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            return Ok(Store::Sqlite(
-                SqliteStore::connect(url, read_connections, sync_full).await?,
-            ));
+            return Ok(Store::Sqlite(SqliteStore::connect(url, connections, sync_full).await?));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Store::Postgres(PgStore::connect(url, connections).await?));
         }
         Err(StoreError::Db(sqlx::Error::Configuration(
             format!(
-                "database URL scheme not supported yet: {}",
+                "database URL scheme not supported (sqlite: or postgres://): {}",
                 url.split(':').next().unwrap_or_default()
             )
             .into(),
@@ -142,12 +153,14 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.ping().await,
+            Store::Postgres(s) => s.ping().await,
         }
     }
 
     pub async fn get(&self, kind: ResourceKind, tenant: &str, id: &str) -> Result<Option<Row>, StoreError> {
         match self {
             Store::Sqlite(s) => s.get(kind, tenant, id).await,
+            Store::Postgres(s) => s.get(kind, tenant, id).await,
         }
     }
 
@@ -159,6 +172,7 @@ impl Store {
     ) -> Result<(i64, Vec<Row>), StoreError> {
         match self {
             Store::Sqlite(s) => s.list(kind, tenant, q).await,
+            Store::Postgres(s) => s.list(kind, tenant, q).await,
         }
     }
 
@@ -171,6 +185,7 @@ impl Store {
     ) -> Result<Vec<(String, Link)>, StoreError> {
         match self {
             Store::Sqlite(s) => s.links(kind, tenant, ids).await,
+            Store::Postgres(s) => s.links(kind, tenant, ids).await,
         }
     }
 
@@ -183,6 +198,7 @@ impl Store {
     ) -> Result<(Row, i64), StoreError> {
         match self {
             Store::Sqlite(s) => s.create(kind, tenant, doc, members).await,
+            Store::Postgres(s) => s.create(kind, tenant, doc, members).await,
         }
     }
 
@@ -196,6 +212,7 @@ impl Store {
     ) -> Result<Row, StoreError> {
         match self {
             Store::Sqlite(s) => s.replace(kind, tenant, id, if_match, new).await,
+            Store::Postgres(s) => s.replace(kind, tenant, id, if_match, new).await,
         }
     }
 
@@ -214,6 +231,7 @@ impl Store {
     {
         match self {
             Store::Sqlite(s) => s.patch(kind, tenant, id, if_match, f).await,
+            Store::Postgres(s) => s.patch(kind, tenant, id, if_match, f).await,
         }
     }
 
@@ -226,6 +244,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.delete(kind, tenant, id, if_match).await,
+            Store::Postgres(s) => s.delete(kind, tenant, id, if_match).await,
         }
     }
 
@@ -233,12 +252,14 @@ impl Store {
     pub async fn outbox_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
         match self {
             Store::Sqlite(s) => s.outbox_counts(tenant).await,
+            Store::Postgres(s) => s.outbox_counts(tenant).await,
         }
     }
 
     pub async fn close(&self) {
         match self {
             Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
         }
     }
 }
@@ -252,6 +273,7 @@ macro_rules! delegate {
                 pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
                     match self {
                         Store::Sqlite(s) => s.$name($($arg),*).await,
+                        Store::Postgres(s) => s.$name($($arg),*).await,
                     }
                 }
             )*

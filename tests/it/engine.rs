@@ -16,36 +16,41 @@ use cic_bridge::tencent::model::UserStatus;
 
 /// Tenant `a` live against `emu` (its zone), tenant `b` shadow; fast retries for tests.
 pub async fn spawn_live(emu: &TestEmulator, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_live_on(emu, None, tweak).await
+}
+
+/// [`spawn_live`] on the database of a running app (another replica) when `db_url` is given.
+pub async fn spawn_live_on(emu: &TestEmulator, db_url: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let url = emu.url.clone();
     let zone = emu.zone();
-    spawn_with_secrets(
-        move |c| {
-            c.cic.endpoint = url;
-            c.cic.request_timeout_secs = 2;
-            c.cic.connect_timeout_secs = 1;
-            c.engine.retry_base_ms = 20;
-            c.engine.retry_cap_secs = 1;
-            c.engine.max_attempts = 40;
-            c.engine.create_wait_ms = 3000;
-            c.tenants[0].zone_id = zone;
-            c.tenants[0].mode = TenantMode::Live;
-            tweak(c);
-        },
-        Some(Credentials::new(SECRET_ID, SECRET_KEY)),
-    )
-    .await
+    let live = move |c: &mut Config| {
+        c.cic.endpoint = url;
+        c.cic.request_timeout_secs = 2;
+        c.cic.connect_timeout_secs = 1;
+        c.engine.retry_base_ms = 20;
+        c.engine.retry_cap_secs = 1;
+        c.engine.max_attempts = 40;
+        c.engine.create_wait_ms = 3000;
+        c.tenants[0].zone_id = zone;
+        c.tenants[0].mode = TenantMode::Live;
+        tweak(c);
+    };
+    let cic = Some(Credentials::new(SECRET_ID, SECRET_KEY));
+    match db_url {
+        Some(db) => crate::helpers::spawn_replica(db, live, cic).await,
+        None => spawn_with_secrets(live, cic).await,
+    }
 }
 
 /// Operations of tenant `a` by state.
 pub async fn op_states(app: &TestApp) -> BTreeMap<String, i64> {
-    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, count(*) FROM operations WHERE tenant = 'a' GROUP BY state")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
-    rows.into_iter().collect()
+    crate::db::pairs(
+        &app.db_url,
+        "SELECT state, count(*) FROM operations WHERE tenant = 'a' GROUP BY state",
+    )
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Waits until tenant `a` has nothing pending or running (bounded).
@@ -285,12 +290,8 @@ async fn full_quota_answers_429_and_parked_operations_resume() {
         calls,
         "a parked operation is not retried blindly"
     );
-    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
-    let alarms: Vec<(String,)> = sqlx::query_as("SELECT code FROM alarms WHERE cleared_at IS NULL")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(alarms, vec![("quota:FailedOperation.UserOverUpperLimit".to_owned(),)]);
+    let alarms = crate::db::strings(&app.db_url, "SELECT code FROM alarms WHERE cleared_at IS NULL").await;
+    assert_eq!(alarms, vec!["quota:FailedOperation.UserOverUpperLimit".to_owned()]);
 
     // Capacity returns (a user is deleted through another path), an admin retries: it lands.
     let first_cic = emu
@@ -310,11 +311,11 @@ async fn full_quota_answers_429_and_parked_operations_resume() {
         })
         .await
         .unwrap();
-    let n = sqlx::query("UPDATE operations SET state = 'pending', next_attempt_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'parked'")
-        .execute(&pool)
-        .await
-        .unwrap()
-        .rows_affected();
+    let n = crate::db::execute(
+        &app.db_url,
+        "UPDATE operations SET state = 'pending', next_attempt_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'parked'",
+    )
+    .await;
     assert_eq!(n, 1);
     drain(&app, Duration::from_secs(10)).await;
     assert!(
@@ -324,10 +325,7 @@ async fn full_quota_answers_429_and_parked_operations_resume() {
             .iter()
             .any(|u| u.user_name == "q4@corp.example")
     );
-    let alarms: Vec<(String,)> = sqlx::query_as("SELECT code FROM alarms WHERE cleared_at IS NULL")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let alarms = crate::db::strings(&app.db_url, "SELECT code FROM alarms WHERE cleared_at IS NULL").await;
     assert!(alarms.is_empty(), "the alarm clears when capacity is back: {alarms:?}");
     let _ = first;
 }
@@ -437,12 +435,12 @@ async fn the_fuse_holds_mass_deletions_until_released() {
         4,
         "two deletions passed, three are held"
     );
-    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
-    let alarm: Option<(String,)> = sqlx::query_as("SELECT code FROM alarms WHERE code = 'fuse' AND cleared_at IS NULL")
-        .fetch_optional(&pool)
-        .await
-        .unwrap();
-    assert!(alarm.is_some());
+    let alarm = crate::db::strings(
+        &app.db_url,
+        "SELECT code FROM alarms WHERE code = 'fuse' AND cleared_at IS NULL",
+    )
+    .await;
+    assert!(!alarm.is_empty());
     // Creates keep flowing while the fuse holds the deletions.
     app.create_user("still-flowing@corp.example").await;
     assert!(

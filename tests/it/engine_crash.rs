@@ -14,6 +14,7 @@ use crate::engine::memberships;
 use crate::tencent_harness::{SECRET_ID, SECRET_KEY, spawn_emulator};
 
 const TOKEN: &str = "crash-test-token-0123456789";
+const ADMIN_TOKEN: &str = "crash-admin-token-0123456789";
 
 struct Daemon {
     child: Child,
@@ -29,6 +30,7 @@ impl Daemon {
             .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
             .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
             .env_remove("TENCENTCLOUD_SESSION_TOKEN")
+            .env("CIC_BRIDGE_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -115,15 +117,12 @@ async fn scim(client: &reqwest::Client, base: &str, method: reqwest::Method, pat
 }
 
 async fn pending(db: &str) -> i64 {
-    let Ok(pool) = sqlx::SqlitePool::connect(db).await else {
-        return -1;
-    };
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM operations WHERE state IN ('pending', 'running')")
-        .fetch_one(&pool)
-        .await
-        .unwrap_or(-1);
-    pool.close().await;
-    n
+    crate::db::try_count(
+        db,
+        "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')",
+    )
+    .await
+    .unwrap_or(-1)
 }
 
 #[tokio::test]
@@ -134,12 +133,13 @@ async fn sigkill_mid_load_then_restart_ends_with_exactly_the_expected_state() {
         c.rate_limit = 60;
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
+    let test_db = crate::db::fresh().await;
+    let dir = &test_db.dir;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let db = test_db.url.clone();
     let config = dir.path().join("cic-bridge.toml");
     std::fs::write(
         &config,
@@ -237,11 +237,7 @@ token_env = "CRASH_TEST_TOKEN"
     assert_eq!(names.len(), 150, "no duplicate users");
     assert_eq!(unique.len(), 150, "nothing missing");
     assert_eq!(memberships(&s), expected);
-    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM operations WHERE state = 'failed'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let failed = crate::db::count(&db, "SELECT count(*) FROM operations WHERE state = 'failed'").await;
     assert_eq!(failed, 0);
 }
 
@@ -249,12 +245,13 @@ token_env = "CRASH_TEST_TOKEN"
 async fn sigkill_while_assignment_tasks_run_then_restart_follows_them_without_starting_twice() {
     let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(2500)).await;
     let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "CrashAdmin").await;
-    let dir = tempfile::tempdir().unwrap();
+    let test_db = crate::db::fresh().await;
+    let dir = &test_db.dir;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let db = test_db.url.clone();
     let config = dir.path().join("cic-bridge.toml");
     std::fs::write(
         &config,
@@ -307,12 +304,9 @@ target_uins = [{a}, {b}]
     // Wait until both task ids are persisted and the tasks still run, then kill.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cic_tasks WHERE status = 'InProgress'")
-            .fetch_one(&pool)
+        let n = crate::db::try_count(&db, "SELECT count(*) FROM cic_tasks WHERE status = 'InProgress'")
             .await
             .unwrap_or(0);
-        pool.close().await;
         if n == 2 {
             break;
         }
@@ -332,15 +326,12 @@ target_uins = [{a}, {b}]
     wait_ready(&client, &root).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
-        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-        let (busy, done): (i64, i64) = sqlx::query_as(
+        let (busy, done) = crate::db::two_counts(
+            &db,
             "SELECT (SELECT count(*) FROM operations WHERE state IN ('pending', 'running')), \
                     (SELECT count(*) FROM cic_tasks WHERE status = 'Success')",
         )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
+        .await;
         if busy == 0 && done == 2 {
             break;
         }
@@ -365,12 +356,13 @@ target_uins = [{a}, {b}]
 async fn sighup_reloads_the_assignment_rules_and_refuses_bad_ones() {
     let emu = spawn_emulator(|_| {}).await;
     let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "HupAdmin").await;
-    let dir = tempfile::tempdir().unwrap();
+    let test_db = crate::db::fresh().await;
+    let dir = &test_db.dir;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let db = format!("sqlite://{}", dir.path().join("hup.db").display());
+    let db = test_db.url.clone();
     let config = dir.path().join("cic-bridge.toml");
     let base_config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db}\"\n[cic]\nendpoint = \"{}\"\n\
@@ -440,4 +432,175 @@ async fn sighup_reloads_the_assignment_rules_and_refuses_bad_ones() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(daemon);
+}
+
+fn replica_config(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    db: &str,
+    emu: &crate::tencent_harness::TestEmulator,
+) -> std::path::PathBuf {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[database]
+url = "{db}"
+[cic]
+endpoint = "{url}"
+request_timeout_secs = 2
+[engine]
+lease_secs = 5
+retry_base_ms = 50
+retry_cap_secs = 1
+max_attempts = 50
+create_wait_ms = 0
+[[tenants]]
+name = "crash"
+zone_id = "{zone}"
+token_env = "CRASH_TEST_TOKEN"
+"#,
+            url = emu.url,
+            zone = emu.zone()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+async fn leads(client: &reqwest::Client, root: &str) -> bool {
+    let Ok(r) = client
+        .get(format!("{root}/admin/status"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    r.json::<Value>()
+        .await
+        .map(|v| v["engineLeader"] == true)
+        .unwrap_or(false)
+}
+
+/// Two replicas (real binaries) on one PostgreSQL database under SCIM load through both, at
+/// Identity Center's default rate limit (20/s per action, enforced by the emulator), with
+/// faults; the leader is killed with SIGKILL midway and the load goes on through the other.
+/// Identity Center ends with exactly the expected users and memberships, and never answered
+/// RequestLimitExceeded.
+#[tokio::test]
+async fn sigkill_of_the_leading_replica_mid_load_ends_exact_without_throttling() {
+    if !crate::db::is_postgres() {
+        eprintln!("skipped on SQLite: one SQLite file serves one process (set TEST_DATABASE_URL)");
+        return;
+    }
+    let emu = spawn_emulator(|c| {
+        c.fault_rate = 0.05;
+        c.slow_answer = Duration::from_millis(50);
+        c.rate_limit = 20;
+    })
+    .await;
+    let test_db = crate::db::fresh().await;
+    let dir = test_db.dir.path();
+    let db = test_db.url.clone();
+    let (port_a, port_b) = (free_port(), free_port());
+    let config_a = replica_config(dir, "a", port_a, &db, &emu);
+    let config_b = replica_config(dir, "b", port_b, &db, &emu);
+    let (log_a, log_b) = (dir.join("a.log"), dir.join("b.log"));
+    let (root_a, root_b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // A starts first, so it takes the leader lock; B follows.
+    let mut a = Daemon::start(&config_a, &log_a);
+    wait_ready(&client, &root_a).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !leads(&client, &root_a).await {
+        assert!(tokio::time::Instant::now() < deadline, "A never led");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = Daemon::start(&config_b, &log_b);
+    wait_ready(&client, &root_b).await;
+    assert!(!leads(&client, &root_b).await, "B follows");
+
+    let mut users = Vec::new();
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut a_alive = true;
+    for i in 0..120 {
+        let base = if a_alive && i % 2 == 0 { &root_a } else { &root_b };
+        let base = format!("{base}/scim/v2");
+        let name = format!("rep{i:03}@corp.example");
+        let u = scim(
+            &client,
+            &base,
+            reqwest::Method::POST,
+            "/Users",
+            json!({"userName": name}),
+        )
+        .await;
+        users.push((name, u["id"].as_str().unwrap().to_owned()));
+        if i % 40 == 39 {
+            let gi = i / 40;
+            let gname = format!("rep-group-{gi}");
+            let members: Vec<Value> = users.iter().skip(gi * 20).map(|(_, id)| json!({"value": id})).collect();
+            expected.insert(
+                gname.clone(),
+                users.iter().skip(gi * 20).map(|(n, _)| n.clone()).collect(),
+            );
+            scim(
+                &client,
+                &base,
+                reqwest::Method::POST,
+                "/Groups",
+                json!({"displayName": gname, "members": members}),
+            )
+            .await;
+        }
+        if i == 70 {
+            let queued = pending(&db).await;
+            assert!(queued > 0, "the kill must land while operations are queued");
+            a.kill9();
+            a_alive = false;
+        }
+    }
+    assert!(!a_alive);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while pending(&db).await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox did not drain; B's log: {}",
+            std::fs::read_to_string(&log_b).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(leads(&client, &root_b).await, "B took the engine over");
+    drop(b);
+    let s = emu.emulator.snapshot();
+    let names: Vec<&str> = s.users.iter().map(|u| u.user_name.as_str()).collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(names.len(), 120, "no duplicate users");
+    assert_eq!(unique.len(), 120, "nothing missing");
+    assert_eq!(memberships(&s), expected);
+    assert_eq!(
+        crate::db::count(&db, "SELECT count(*) FROM operations WHERE state = 'failed'").await,
+        0
+    );
+    assert_eq!(emu.emulator.stats().total_throttled(), 0, "never over the rate limit");
+    eprintln!(
+        "CreateUser calls: {} for 120 users (more only where an answer was lost or the kill landed mid-call)",
+        emu.emulator.stats().calls("CreateUser")
+    );
 }

@@ -1,4 +1,5 @@
-//! `spawn_app()`: the daemon on a port-0 listener with a fresh database, and a typed client.
+//! `spawn_app()`: the daemon on a port-0 listener with a fresh database (SQLite, or PostgreSQL
+//! with `TEST_DATABASE_URL`, see `db.rs`), and a typed client.
 
 use std::time::Duration;
 
@@ -24,7 +25,8 @@ pub struct TestApp {
     pub db_url: String,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    /// The database this app created (a replica started on another app's database has none).
+    _db: Option<crate::db::TestDb>,
 }
 
 pub struct Resp {
@@ -53,8 +55,26 @@ pub async fn spawn_with_secrets(
     tweak: impl FnOnce(&mut Config),
     cic: Option<cic_bridge::tencent::Credentials>,
 ) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let db = crate::db::fresh().await;
+    let url = db.url.clone();
+    spawn_on(Some(db), url, tweak, cic).await
+}
+
+/// Another replica on the database of an app already running (PostgreSQL).
+pub async fn spawn_replica(
+    db_url: &str,
+    tweak: impl FnOnce(&mut Config),
+    cic: Option<cic_bridge::tencent::Credentials>,
+) -> TestApp {
+    spawn_on(None, db_url.to_owned(), tweak, cic).await
+}
+
+async fn spawn_on(
+    db: Option<crate::db::TestDb>,
+    db_url: String,
+    tweak: impl FnOnce(&mut Config),
+    cic: Option<cic_bridge::tencent::Credentials>,
+) -> TestApp {
     let mut config = Config::default();
     config.database.url = db_url.clone();
     config.database.sqlite_synchronous = cic_bridge::config::SqliteSync::Normal;
@@ -112,7 +132,7 @@ pub async fn spawn_with_secrets(
         db_url,
         shutdown,
         handle: Some(handle),
-        _dir: dir,
+        _db: db,
     }
 }
 
@@ -184,16 +204,18 @@ impl TestApp {
 
     /// Pending outbox operations of tenant `a`, by kind.
     pub async fn outbox(&self) -> Vec<(String, i64)> {
-        let pool = sqlx::SqlitePool::connect(&self.db_url).await.expect("open db");
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as(
-                "SELECT kind, count(*) FROM operations WHERE tenant = 'a' AND state = 'pending' GROUP BY kind ORDER BY kind",
-            )
-                .fetch_all(&pool)
-                .await
-                .expect("query");
-        pool.close().await;
-        rows
+        crate::db::pairs(
+            &self.db_url,
+            "SELECT kind, count(*) FROM operations WHERE tenant = 'a' AND state = 'pending' GROUP BY kind ORDER BY kind",
+        )
+        .await
+    }
+
+    /// Stops the daemon but keeps its database for the replicas still running on it.
+    pub async fn stop_keeping_db(mut self) -> Option<crate::db::TestDb> {
+        let db = self._db.take();
+        self.stop().await;
+        db
     }
 
     pub async fn stop(mut self) {

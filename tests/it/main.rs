@@ -1,14 +1,16 @@
-//! The one integration-test binary: the real daemon on port 0, real SQLite, real HTTP, and the
+//! The one integration-test binary: the real daemon on port 0, real SQLite (or PostgreSQL with `TEST_DATABASE_URL`), real HTTP, and the
 //! Identity Center emulator over loopback. Each module is one area; they share only helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 mod admin;
 mod cam_policy;
+mod db;
 mod emulator_wire;
 mod engine;
 mod engine_crash;
 mod helpers;
 mod outbox;
+mod replicas;
 mod roles;
 mod scim_discovery;
 mod scim_errors;

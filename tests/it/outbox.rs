@@ -17,10 +17,9 @@ fn doc(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
-async fn store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("o.db").display());
-    (Store::connect(&url, 2, false).await.unwrap(), dir)
+async fn store() -> (Store, crate::db::TestDb) {
+    let db = crate::db::fresh().await;
+    (Store::connect(&db.url, 2, false).await.unwrap(), db)
 }
 
 fn tenants() -> Vec<String> {
@@ -219,4 +218,142 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
         .unwrap();
     assert_eq!(rechecked.len(), 1, "the parked sync is tried again at its recheck time");
     assert_eq!(rechecked[0].kind, OpKind::UserSync);
+}
+
+/// Claimers with pools of their own (as replicas have) race for one backlog: every operation
+/// is claimed exactly once. On PostgreSQL this is `FOR UPDATE SKIP LOCKED` at work; on SQLite
+/// the single writer per file serialises the claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_never_take_one_operation_twice() {
+    let (store, db) = store().await;
+    let mut created = std::collections::BTreeSet::new();
+    for i in 0..300 {
+        let (_, op) = store
+            .create(
+                ResourceKind::User,
+                "t",
+                doc(json!({"userName": format!("u{i:03}")})),
+                None,
+            )
+            .await
+            .unwrap();
+        created.insert(op);
+    }
+    let mut claimers = Vec::new();
+    for w in 0..8 {
+        let s = Store::connect(&db.url, 2, false).await.unwrap();
+        claimers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut empty = 0;
+            // SKIP LOCKED may answer nothing while the others hold every remaining row; stop
+            // only after several empty answers in a row.
+            while empty < 5 {
+                let ops = s.claim(&format!("w{w}"), &tenants(), T0, LEASE, 7, &[]).await.unwrap();
+                if ops.is_empty() {
+                    empty += 1;
+                    tokio::task::yield_now().await;
+                } else {
+                    empty = 0;
+                    got.extend(ops.into_iter().map(|o| (o.id, o.attempts)));
+                }
+            }
+            s.close().await;
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.unwrap());
+    }
+    assert!(all.iter().all(|(_, attempts)| *attempts == 1), "each claimed once");
+    let ids: Vec<i64> = all.iter().map(|(id, _)| *id).collect();
+    let unique: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "no operation claimed twice");
+    assert_eq!(unique, created, "every operation claimed");
+    assert!(
+        store
+            .claim("late", &tenants(), T0, LEASE, 10, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Two claimers race for operations of ONE key: never both run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_run_one_operation_per_key_at_a_time() {
+    let (store, db) = store().await;
+    let (u, _) = store
+        .create(ResourceKind::User, "t", doc(json!({"userName": "k"})), None)
+        .await
+        .unwrap();
+    let other = Store::connect(&db.url, 2, false).await.unwrap();
+    for round in 0..20 {
+        // One running, one queued behind it: a delete after the sync.
+        let a = store.clone();
+        let b = other.clone();
+        let (x, y) = tokio::join!(
+            async move { a.claim("wa", &tenants(), T0, LEASE, 10, &[]).await.unwrap() },
+            async move { b.claim("wb", &tenants(), T0, LEASE, 10, &[]).await.unwrap() }
+        );
+        let claimed: Vec<_> = x.iter().chain(y.iter()).collect();
+        assert!(claimed.len() <= 1, "round {round}: {claimed:?}");
+        for op in &claimed {
+            let owner = if x.iter().any(|o| o.id == op.id) { "wa" } else { "wb" };
+            store
+                .finish(op.id, owner, &Finish::Done { result: "ok".into() }, T0, &[])
+                .await
+                .unwrap();
+        }
+        store
+            .replace(
+                ResourceKind::User,
+                "t",
+                &u.id,
+                None,
+                cic_bridge::store::Replacement {
+                    doc: doc(json!({"userName": "k", "title": format!("t{round}")})),
+                    members: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    other.close().await;
+}
+
+/// PostgreSQL: one engine leader per database; a leader whose lock session dies notices at its
+/// next check, and another process takes over.
+#[tokio::test]
+async fn one_engine_leader_per_database_and_a_lost_lock_is_noticed() {
+    let (store, db) = store().await;
+    if !crate::db::is_postgres() {
+        eprintln!("skipped on SQLite: its one process always leads (tested by every engine test)");
+        return;
+    }
+    let other = Store::connect(&db.url, 2, false).await.unwrap();
+    let mut leader = store.try_lead().await.unwrap().expect("the first process leads");
+    assert!(other.try_lead().await.unwrap().is_none(), "a second process follows");
+    leader.check().await.unwrap();
+    // The database ends the lock's session (a failover, an operator, a network cut).
+    let n = crate::db::count(
+        &db.url,
+        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objid = 1667851106",
+    )
+    .await;
+    assert_eq!(n, 1);
+    assert!(leader.check().await.is_err(), "the old leader notices");
+    let mut next = None;
+    for _ in 0..50 {
+        next = other.try_lead().await.unwrap();
+        if next.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut next = next.expect("the follower takes over");
+    next.check().await.unwrap();
+    next.release().await;
+    other.close().await;
 }

@@ -23,12 +23,7 @@ fn group_assignments(s: &Snapshot) -> Vec<(String, u64)> {
 }
 
 async fn failed_errors(app: &crate::helpers::TestApp) -> Vec<String> {
-    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
-    let v: Vec<(String,)> = sqlx::query_as("SELECT last_error FROM operations WHERE state = 'failed'")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    v.into_iter().map(|(e,)| e).collect()
+    crate::db::strings(&app.db_url, "SELECT last_error FROM operations WHERE state = 'failed'").await
 }
 
 #[tokio::test]
@@ -220,9 +215,9 @@ async fn deployments_follow_their_tasks_one_account_at_a_time_and_failures_keep_
 #[tokio::test]
 async fn unknown_role_configurations_and_accounts_stop_start_up_by_name() {
     let emu = spawn_emulator(|_| {}).await;
-    let dir = tempfile::tempdir().unwrap();
+    let db = crate::db::fresh().await;
     let mut config = cic_bridge::config::Config::default();
-    config.database.url = format!("sqlite://{}", dir.path().join("v.db").display());
+    config.database.url = db.url.clone();
     config.cic.endpoint = emu.url.clone();
     config.tenants = vec![cic_bridge::config::TenantConfig {
         name: "a".into(),

@@ -125,3 +125,24 @@ async fn deleted_resources_and_unknown_ids_are_404() {
     assert_eq!(app.get("/Groups/00919288221112222").await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete("/Groups/nope").await.status, StatusCode::NOT_FOUND);
 }
+
+/// PostgreSQL cannot store U+0000 in text: a client's NUL is a 400, not a 500. (SQLite stores it.)
+#[tokio::test]
+async fn a_nul_character_is_refused_on_postgres() {
+    if !crate::db::is_postgres() {
+        eprintln!("skipped on SQLite: it stores U+0000");
+        return;
+    }
+    let app = spawn_app().await;
+    let r = app.post("/Users", json!({"userName": "nul\u{0}@corp.example"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["scimType"], "invalidValue");
+    let id = app.create_user("fine@corp.example").await;
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "title", "value": "x\u{0}"}]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
