@@ -859,6 +859,14 @@ impl Exec<'_> {
                     t.status = state_str(answer.task_status.status).to_owned();
                     let reason = answer.task_status.failure_reason;
                     t.failure_reason = (!reason.is_empty()).then_some(reason);
+                    if t.status != IN_PROGRESS {
+                        let started =
+                            time::OffsetDateTime::parse(&t.created_at, &time::format_description::well_known::Rfc3339);
+                        if let Ok(started) = started {
+                            let took = (self.engine.now() - started).unsigned_abs();
+                            crate::prometheus::task_finished(&t.task_type, &t.status, took);
+                        }
+                    }
                 }
                 Err(e) if code_is(&e, "ResourceNotFound.RoleConfigurationTaskNotFound") => {
                     t.status = FAILED.to_owned();
