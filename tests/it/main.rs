@@ -15,5 +15,6 @@ mod scim_errors;
 mod scim_filters;
 mod scim_groups;
 mod scim_users;
+mod security;
 mod tencent_client;
 mod tencent_harness;
