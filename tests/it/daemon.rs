@@ -83,9 +83,9 @@ async fn start(config: &Path) -> Daemon {
         tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(stderr).lines();
             let mut addr_tx = Some(addr_tx);
+            let re = regex::Regex::new(r"127\.0\.0\.1:(\d+)").unwrap();
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.contains("serving SCIM") {
-                    let re = regex::Regex::new(r"127\.0\.0\.1:(\d+)").unwrap();
                     if let (Some(c), Some(tx)) = (re.captures(&line), addr_tx.take()) {
                         let _ = tx.send(c[1].to_string());
                     }
