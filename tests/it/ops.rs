@@ -401,3 +401,37 @@ async fn the_status_page_renders_in_headless_chromium() {
         .unwrap();
     }
 }
+
+/// Throttling shows in the status and the metrics: the server's RequestLimitExceeded answers,
+/// and the waits for cic-bridge's own per-action limiter.
+#[tokio::test]
+async fn throttled_calls_are_counted() {
+    let emu = spawn_emulator(|c| c.rate_limit = 2).await;
+    let app = spawn_live(&emu, |c| {
+        c.engine.create_wait_ms = 0;
+        c.cic.rate_limit_per_action = 4;
+    })
+    .await;
+    for i in 0..12 {
+        app.create_user(&format!("burst{i}@corp.example")).await;
+    }
+    drain(&app, Duration::from_secs(30)).await;
+    let s: Value = admin_get(&app, "/admin/status").await.json().await.unwrap();
+    let t = &s["identityCenter"]["throttled"];
+    assert!(t["requestLimitExceeded"].as_u64().unwrap() > 0, "{s}");
+    assert!(t["limiterWaits"].as_u64().unwrap() > 0, "{s}");
+    let text = admin_get(&app, "/metrics").await.text().await.unwrap();
+    assert!(
+        series(&text, "cic_bridge_cic_throttled_total", &[]).unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        series(&text, "cic_bridge_cic_limiter_waits_total", &[]).unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        series(&text, "cic_bridge_operation_retries_total", &[("kind", "user.sync")]).unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    assert_eq!(emu.emulator.snapshot().users.len(), 12);
+}
