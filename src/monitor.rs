@@ -16,8 +16,9 @@ use crate::tencent::model::{GetZoneStatistics, ZoneStatistics};
 
 /// The chart covers this much.
 pub const HISTORY: Duration = Duration::from_secs(3600);
-/// Zone statistics are asked for at most this often (each answer costs a call of the 20/s
-/// budget that GetZoneStatistics shares with nobody, but there is no reason to spend more).
+/// Zone statistics are asked for this often (each answer costs a call of the 20/s budget that
+/// GetZoneStatistics shares with nobody, but there is no reason to spend more), and at every
+/// sample while a quota alarm is raised.
 const ZONE_REFRESH: Duration = Duration::from_secs(60);
 
 /// Queue depth at one moment, summed over tenants and kinds.
@@ -106,7 +107,13 @@ impl Monitor {
                 Err(e) => tracing::warn!(error = %e, "sampling the queue failed"),
             }
             crate::prometheus::upkeep();
-            if last_zones.is_none_or(|t| t.elapsed() >= ZONE_REFRESH) {
+            // While a quota alarm is raised the operator watches the zone's usage move (users
+            // freed, quota raised): refresh it at every sample then, not once a minute.
+            let quota_alarm = store
+                .alarms()
+                .await
+                .is_ok_and(|a| a.iter().any(|a| a.code.starts_with("quota:")));
+            if quota_alarm || last_zones.is_none_or(|t| t.elapsed() >= ZONE_REFRESH) {
                 last_zones = Some(Instant::now());
                 self.refresh_zones(&engine).await;
             }
