@@ -239,18 +239,6 @@ pub async fn run_listeners(
     let app = NormalizePathLayer::trim_trailing_slash().layer(main_router);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, tenants = config.tenants.len(), "serving SCIM at /scim/v2");
-    let admin_server = match (admin_listener, admin_router) {
-        (Some(l), Some(router)) => {
-            tracing::info!(addr = %l.local_addr()?, "serving the admin API, status page and metrics");
-            let app = NormalizePathLayer::trim_trailing_slash().layer(router);
-            let stop = shutdown.clone();
-            let server = axum::serve(l, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            Some(tokio::spawn(async move { server.await }))
-        }
-        _ => None,
-    };
-    let sampler = tokio::spawn(monitor.run(store.clone(), engine.clone(), shutdown.clone()));
 
     // Rules name role configurations and accounts that must exist: a typo stops start-up with
     // the names, rather than failing every assignment later. Identity Center being
@@ -268,6 +256,19 @@ pub async fn run_listeners(
     if !engine.rules().is_empty() {
         engine.queue_assignment_syncs().await;
     }
+    // Started once the rules validated, so that a refused start-up leaves nothing running.
+    let admin_server = match (admin_listener, admin_router) {
+        (Some(l), Some(router)) => {
+            tracing::info!(addr = %l.local_addr()?, "serving the admin API, status page and metrics");
+            let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+            let stop = shutdown.clone();
+            let server = axum::serve(l, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            Some(tokio::spawn(async move { server.await }))
+        }
+        _ => None,
+    };
+    let sampler = tokio::spawn(monitor.run(store.clone(), engine.clone(), shutdown.clone()));
     let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
     let worker = tokio::spawn(engine.clone().run(shutdown.clone(), drain));
     let stop = shutdown.clone();
