@@ -790,6 +790,9 @@ impl Exec<'_> {
 // ---- role assignments and deployments ---------------------------------------------------------
 
 /// Task status strings as Identity Center spells them.
+// The notes of an operation that follows a task ("waiting for task …", "following running
+// task …", "started task …", "started N assignment tasks") are what the status counts as
+// `waiting` (`WAITING_ON_TASK` in store/sqlite_ops.rs): keep the two in step.
 const IN_PROGRESS: &str = "InProgress";
 const SUCCESS: &str = "Success";
 const FAILED: &str = "Failed";

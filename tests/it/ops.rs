@@ -457,3 +457,39 @@ async fn throttled_calls_are_counted() {
     );
     assert_eq!(emu.emulator.snapshot().users.len(), 12);
 }
+
+/// A deployment following its Identity Center task shows as `waiting` with its task in
+/// progress, then ends `done` with none.
+#[tokio::test]
+async fn an_operation_following_a_task_shows_as_waiting() {
+    let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_secs(2)).await;
+    let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "Wait").await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let r = app
+        .client
+        .post(format!("{}/admin/provision", app.root))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"roleConfigurationId": rc.role_configuration_id, "tenant": "a", "account": crate::tencent_harness::MEMBER_A}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut seen = Value::Null;
+    for _ in 0..40 {
+        seen = admin_get(&app, "/admin/status").await.json().await.unwrap();
+        if tenant(&seen, "a")["queueTotals"]["waiting"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let a = tenant(&seen, "a");
+    assert_eq!(a["queueTotals"]["waiting"], 1, "{seen}");
+    assert_eq!(a["queue"]["waiting"]["deploy"], 1, "{seen}");
+    let tasks = seen["tasksInProgress"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{seen}");
+    assert_eq!(tasks[0]["roleConfigurationId"], rc.role_configuration_id.as_str());
+    drain(&app, Duration::from_secs(15)).await;
+    let s: Value = admin_get(&app, "/admin/status").await.json().await.unwrap();
+    assert_eq!(tenant(&s, "a")["queueTotals"]["waiting"], 0, "{s}");
+    assert_eq!(s["tasksInProgress"], json!([]), "{s}");
+}
