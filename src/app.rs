@@ -159,7 +159,7 @@ pub async fn run(
 }
 
 /// [`run`] with the store and engine already built (`serve --dev` resynchronises the store
-/// with its fresh emulator first; tests inject a clock).
+/// with its fresh emulator first; tests inject a clock). Binds `server.admin_listen` when set.
 pub async fn run_with(
     config: Config,
     secrets: Secrets,
@@ -168,6 +168,33 @@ pub async fn run_with(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let admin = match config.server.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding server.admin_listen {addr}"))?,
+        ),
+        None => None,
+    };
+    run_listeners(config, secrets, store, engine, listener, admin, shutdown).await
+}
+
+/// [`run_with`] with the admin listener already bound (tests bind port 0). With `admin`, the
+/// admin API, status page and metrics are served there and not on `listener`.
+pub async fn run_listeners(
+    config: Config,
+    secrets: Secrets,
+    store: Store,
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Installed before the first request, so that no event is lost (see `prometheus`).
+    let _ = crate::prometheus::handle();
+    let monitor = Arc::new(crate::monitor::Monitor::new(Duration::from_secs(
+        config.server.status_sample_secs,
+    )));
     let mut tokens = TokenTable::new();
     for t in &config.tenants {
         let token = secrets
@@ -199,9 +226,17 @@ pub async fn run_with(
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
             create_wait: Duration::from_millis(config.engine.create_wait_ms),
         }),
+        monitor: monitor.clone(),
+    };
+    let (main_router, admin_router) = match &admin_listener {
+        Some(_) => {
+            let (scim, admin) = http::split_routers(state);
+            (scim, Some(admin))
+        }
+        None => (http::router(state), None),
     };
     // `/Users/` and `/Users` are the same resource: Microsoft's collection sends the former.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(http::router(state));
+    let app = NormalizePathLayer::trim_trailing_slash().layer(main_router);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, tenants = config.tenants.len(), "serving SCIM at /scim/v2");
 
@@ -221,6 +256,19 @@ pub async fn run_with(
     if !engine.rules().is_empty() {
         engine.queue_assignment_syncs().await;
     }
+    // Started once the rules validated, so that a refused start-up leaves nothing running.
+    let admin_server = match (admin_listener, admin_router) {
+        (Some(l), Some(router)) => {
+            tracing::info!(addr = %l.local_addr()?, "serving the admin API, status page and metrics");
+            let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+            let stop = shutdown.clone();
+            let server = axum::serve(l, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            Some(tokio::spawn(async move { server.await }))
+        }
+        _ => None,
+    };
+    let sampler = tokio::spawn(monitor.run(store.clone(), engine.clone(), shutdown.clone()));
     let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
     let worker = tokio::spawn(engine.clone().run(shutdown.clone(), drain));
     let stop = shutdown.clone();
@@ -237,13 +285,25 @@ pub async fn run_with(
     shutdown.cancelled().await;
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down: finishing in-flight requests");
-    match tokio::time::timeout(drain, server).await {
-        Ok(res) => res??,
+    let servers = async {
+        let main = server.await;
+        let admin = match admin_server {
+            Some(a) => a.await,
+            None => Ok(Ok(())),
+        };
+        (main, admin)
+    };
+    match tokio::time::timeout(drain, servers).await {
+        Ok((main, admin)) => {
+            main??;
+            admin??;
+        }
         Err(_) => tracing::warn!(
             seconds = drain.as_secs(),
             "in-flight requests did not finish before the deadline"
         ),
     }
+    sampler.abort();
     // The engine drains within the same deadline (it started counting at the same signal).
     if tokio::time::timeout(drain + Duration::from_secs(1), worker)
         .await

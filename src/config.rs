@@ -47,6 +47,12 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
     pub shutdown_timeout_secs: u64,
+    /// When set, the admin API, the status page and `/metrics` are served only on this
+    /// address (e.g. `127.0.0.1:9090`, or an internal interface) and not on `listen`.
+    /// `/healthz` and `/readyz` answer on both.
+    pub admin_listen: Option<SocketAddr>,
+    /// How often the queue depth is sampled for the status page's one-hour chart.
+    pub status_sample_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +63,8 @@ impl Default for ServerConfig {
             max_body_bytes: 4 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_timeout_secs: 20,
+            admin_listen: None,
+            status_sample_secs: 15,
         }
     }
 }
@@ -400,6 +408,22 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::new("server.max_body_bytes", "must be at least 1024"));
+        }
+        if self
+            .server
+            .admin_listen
+            .is_some_and(|a| a == self.server.listen && a.port() != 0)
+        {
+            return Err(ConfigError::new(
+                "server.admin_listen",
+                "must differ from server.listen (leave it unset to serve admin routes on listen)",
+            ));
+        }
+        if !(1..=300).contains(&self.server.status_sample_secs) {
+            return Err(ConfigError::new(
+                "server.status_sample_secs",
+                "must be between 1 and 300",
+            ));
         }
         if let Some(url) = &self.server.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -131,6 +131,7 @@ pub fn print_banner(addr: SocketAddr, emulator: SocketAddr, data_dir: &Path, tok
     println!("  SCIM token: {token}");
     println!("  data directory: {}", data_dir.display());
     println!("  admin token: {admin_token} (GET http://{addr}/admin/status)");
+    println!("  status page: http://{addr}/admin (any user name, the admin token as password)");
     println!("  Identity Center emulator: http://{emulator} (zone {DEV_ZONE})");
     println!("  try: curl -H 'Authorization: Bearer {token}' http://{addr}/scim/v2/Users");
     println!("  and: curl http://{emulator}/_emulator/snapshot");

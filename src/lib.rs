@@ -8,6 +8,8 @@ pub mod dev;
 pub mod emulator;
 pub mod engine;
 pub mod http;
+pub mod monitor;
+pub mod prometheus;
 pub mod scim;
 pub mod shutdown;
 pub mod store;

@@ -790,6 +790,9 @@ impl Exec<'_> {
 // ---- role assignments and deployments ---------------------------------------------------------
 
 /// Task status strings as Identity Center spells them.
+// The notes of an operation that follows a task ("waiting for task …", "following running
+// task …", "started task …", "started N assignment tasks") are what the status counts as
+// `waiting` (`WAITING_ON_TASK` in store/sqlite_ops.rs): keep the two in step.
 const IN_PROGRESS: &str = "InProgress";
 const SUCCESS: &str = "Success";
 const FAILED: &str = "Failed";
@@ -859,6 +862,14 @@ impl Exec<'_> {
                     t.status = state_str(answer.task_status.status).to_owned();
                     let reason = answer.task_status.failure_reason;
                     t.failure_reason = (!reason.is_empty()).then_some(reason);
+                    if t.status != IN_PROGRESS {
+                        let started =
+                            time::OffsetDateTime::parse(&t.created_at, &time::format_description::well_known::Rfc3339);
+                        if let Ok(started) = started {
+                            let took = (self.engine.now() - started).unsigned_abs();
+                            crate::prometheus::task_finished(&t.task_type, &t.status, took);
+                        }
+                    }
                 }
                 Err(e) if code_is(&e, "ResourceNotFound.RoleConfigurationTaskNotFound") => {
                     t.status = FAILED.to_owned();

@@ -514,6 +514,15 @@ impl Engine {
             }
             let finish = self.finish_for(&op, outcome).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
+            let outcome = match &finish {
+                Finish::Done { .. } => "done",
+                Finish::Retry { .. } => "retry",
+                Finish::Defer { .. } => "defer",
+                Finish::Failed { .. } => "failed",
+                Finish::Parked { .. } => "parked",
+                Finish::Held { .. } => "held",
+            };
+            crate::prometheus::operation(op.kind.as_str(), outcome, started.elapsed());
             match &finish {
                 Finish::Done { result } => tracing::info!(elapsed_ms, result = %result, "done"),
                 Finish::Retry { at, error } => tracing::warn!(

@@ -1,8 +1,9 @@
-//! The admin API: `/admin/status`, `/admin/jobs`, retries and fuse releases. JSON in, JSON
-//! out, every route behind the admin token (`CIC_BRIDGE_ADMIN_TOKEN`), which is separate from
-//! the tenants' SCIM tokens and kept only as a SHA-256 digest, compared in constant time.
+//! The admin API: `/admin/status`, `/admin/jobs`, retries and fuse releases, plus the status
+//! page (`/admin`) and `/metrics`. JSON in, JSON out, every route behind the admin token
+//! (`CIC_BRIDGE_ADMIN_TOKEN`), which is separate from the tenants' SCIM tokens and kept only as
+//! a SHA-256 digest, compared in constant time. A browser sends it as the password of HTTP
+//! Basic (any user name), since it cannot set a bearer header on a page load.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,7 +38,7 @@ impl AdminAuth {
 }
 
 /// An admin API error: `{"error": "...", "status": N}`.
-pub struct AdminError(StatusCode, String);
+pub struct AdminError(pub StatusCode, pub String);
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
@@ -47,10 +48,14 @@ impl IntoResponse for AdminError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"cic-bridge-admin\""),
             );
+            resp.headers_mut()
+                .append(header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE));
         }
         resp
     }
 }
+
+const BASIC_CHALLENGE: &str = "Basic realm=\"cic-bridge admin\"";
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
@@ -62,31 +67,51 @@ impl From<StoreError> for AdminError {
     }
 }
 
+/// The token presented: `Bearer <token>`, or `Basic base64(<any user>:<token>)`.
+fn presented_token(req: &Request) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.trim().to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (_, password) = text.split_once(':')?;
+        return Some(password.to_owned());
+    }
+    None
+}
+
 async fn require_admin(State(auth): State<Arc<AdminAuth>>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+    let presented = presented_token(&req);
     let ok = match (&auth.digest, presented) {
-        (Some(want), Some(token)) => bool::from(want.ct_eq(&digest(token))),
+        (Some(want), Some(token)) => bool::from(want.ct_eq(&digest(&token))),
         _ => false,
     };
     if !ok {
         let why = if auth.digest.is_none() {
             "the admin API is disabled: set CIC_BRIDGE_ADMIN_TOKEN"
         } else {
-            "a valid admin bearer token is required"
+            "a valid admin token is required (Authorization: Bearer, or Basic with the token as password)"
         };
-        return AdminError(StatusCode::UNAUTHORIZED, why.into()).into_response();
+        let mut resp = AdminError(StatusCode::UNAUTHORIZED, why.into()).into_response();
+        // The page is for browsers: only the challenge they can answer, so that they prompt.
+        if req.uri().path() == "/admin" {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE));
+        }
+        return resp;
     }
     next.run(req).await
 }
 
 pub fn router(auth: Arc<AdminAuth>) -> Router<AppState> {
     Router::new()
+        .route("/admin", get(super::page::page))
         .route("/admin/status", get(status))
+        .route("/metrics", get(super::metrics::metrics))
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}/retry", post(retry_one))
         .route("/admin/jobs/retry-parked", post(retry_parked))
@@ -96,7 +121,7 @@ pub fn router(auth: Arc<AdminAuth>) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(auth, require_admin))
 }
 
-fn op_json(o: &OpStatus) -> Value {
+pub(crate) fn op_json(o: &OpStatus) -> Value {
     json!({
         "id": o.id,
         "tenant": o.tenant,
@@ -118,57 +143,7 @@ fn op_json(o: &OpStatus) -> Value {
 }
 
 async fn status(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
-    let store = &state.store;
-    let counts = store.op_counts().await?;
-    let mut queue: BTreeMap<String, BTreeMap<String, BTreeMap<String, i64>>> = BTreeMap::new();
-    for (tenant, op_state, kind, n) in counts {
-        *queue
-            .entry(tenant)
-            .or_default()
-            .entry(op_state)
-            .or_default()
-            .entry(kind)
-            .or_default() += n;
-    }
-    let mut tenants = Vec::new();
-    for t in state.engine.tenants.values() {
-        let users = store
-            .resource_count(&t.name, crate::scim::schema::ResourceKind::User)
-            .await?;
-        let groups = store
-            .resource_count(&t.name, crate::scim::schema::ResourceKind::Group)
-            .await?;
-        tenants.push(json!({
-            "name": t.name,
-            "zoneId": t.zone_id,
-            "mode": format!("{:?}", t.mode).to_lowercase(),
-            "users": users,
-            "groups": groups,
-            "queue": queue.remove(&t.name).unwrap_or_default(),
-        }));
-    }
-    tenants.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    let failures: Vec<Value> = store
-        .list_ops(None, Some(OpState::Failed.as_str()), 50)
-        .await?
-        .iter()
-        .map(op_json)
-        .collect();
-    let alarms: Vec<Value> = store
-        .alarms()
-        .await?
-        .into_iter()
-        .map(|a| json!({"tenant": a.tenant, "code": a.code, "message": a.message, "raisedAt": a.raised_at, "updatedAt": a.updated_at, "count": a.count}))
-        .collect();
-    Ok(Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptimeSecs": state.admin.started.elapsed().as_secs(),
-        // With several replicas on one PostgreSQL database, exactly one runs the engine.
-        "engineLeader": state.engine.is_leader(),
-        "tenants": tenants,
-        "alarms": alarms,
-        "failures": failures,
-    })))
+    Ok(Json(super::status::gather(&state).await?))
 }
 
 #[derive(Deserialize)]

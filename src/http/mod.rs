@@ -1,11 +1,14 @@
-//! HTTP: the composition of the SCIM, health and (later) admin routers, and the layers that
-//! apply to every request (request ids, tracing spans, timeouts, panics, sensitive headers).
+//! HTTP: the composition of the SCIM, health and admin routers, and the layers that apply to
+//! every request (request ids, tracing spans, metrics, timeouts, panics, sensitive headers).
 
 pub mod admin;
 pub mod auth;
 pub mod error;
 mod health;
+mod metrics;
+mod page;
 pub mod scim;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,20 +45,52 @@ pub struct AppState {
     pub admin: Arc<admin::AdminAuth>,
     pub tokens: Arc<TokenTable>,
     pub settings: Arc<Settings>,
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Everything on one listener (no `server.admin_listen`).
 pub fn router(state: AppState) -> Router {
-    let scim = scim::router().route_layer(middleware::from_fn_with_state(
+    layered(
+        Router::new()
+            .nest("/scim/v2", scim_routes(&state))
+            .merge(health::router())
+            .merge(admin_routes(&state)),
+        state,
+    )
+}
+
+/// With `server.admin_listen`: the SCIM listener's router (SCIM and health) and the admin
+/// listener's (admin API, status page, metrics and health). Neither serves the other's routes.
+pub fn split_routers(state: AppState) -> (Router, Router) {
+    let scim = layered(
+        Router::new()
+            .nest("/scim/v2", scim_routes(&state))
+            .merge(health::router()),
+        state.clone(),
+    );
+    let admin = layered(Router::new().merge(health::router()).merge(admin_routes(&state)), state);
+    (scim, admin)
+}
+
+fn scim_routes(state: &AppState) -> Router<AppState> {
+    scim::router().route_layer(middleware::from_fn_with_state(
         state.tokens.clone(),
         auth::require_tenant,
-    ));
+    ))
+}
+
+fn admin_routes(state: &AppState) -> Router<AppState> {
+    admin::router(state.admin.clone())
+}
+
+fn layered(routes: Router<AppState>, state: AppState) -> Router {
     let timeout = state.settings.request_timeout;
-    Router::new()
-        .nest("/scim/v2", scim)
-        .merge(health::router())
-        .merge(admin::router(state.admin.clone()))
+    routes
+        // A route layer sees the matched route (`/scim/v2/Users/{id}`), which keeps the metric
+        // labels few; unmatched paths are not counted.
+        .route_layer(middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -26,7 +26,7 @@ use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::patch::PatchOutcome;
 use crate::scim::schema::ResourceKind;
 
-pub use ops::{Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, TaskRow, Write};
+pub use ops::{Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, QueueCount, TaskRow, Write};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -309,6 +309,9 @@ delegate! {
     fn managed_assignments(&self, tenant: &str, scim_group: &str) -> Vec<(String, u64)>;
     fn enqueue_op(&self, tenant: &str, kind: OpKind, resource_id: &str, related_id: Option<&str>, now: OffsetDateTime) -> i64;
     fn enqueue_assign_all(&self, tenant: &str, now: OffsetDateTime) -> u64;
+    fn queue_overview(&self, now: OffsetDateTime) -> Vec<QueueCount>;
+    fn membership_counts(&self) -> Vec<(String, i64)>;
+    fn pending_migrations(&self) -> Vec<i64>;
     fn abandon_parked_create(&self, op_id: i64, tenant: &str, kind: ResourceKind, scim_id: &str, now: OffsetDateTime) -> bool;
 }
 

@@ -258,6 +258,19 @@ pub struct LinkWrite {
     pub link: CicLink,
 }
 
+/// One line of the queue overview (see `SqliteStore::queue_overview`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCount {
+    pub tenant: String,
+    pub kind: String,
+    /// `due`, `scheduled`, `waiting` (on an Identity Center task), `running`, `parked`,
+    /// `held`, `failed` or `done`.
+    pub bucket: String,
+    pub count: i64,
+    /// The oldest `next_attempt_at` among the due ones.
+    pub oldest_due: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alarm {
     pub tenant: String,

@@ -734,3 +734,60 @@ impl SqliteStore {
         Ok(groups.len() as u64)
     }
 }
+
+/// Notes an operation records while it follows an Identity Center task (see `engine::exec`).
+const WAITING_ON_TASK: &str = "(result LIKE 'waiting for task%' OR result LIKE 'following running task%' \
+     OR result LIKE 'started task%' OR result LIKE 'started % assignment tasks')";
+
+impl SqliteStore {
+    /// Operations per (tenant, kind, bucket) and the oldest due `next_attempt_at` of each. The
+    /// bucket is the state, with `pending` split into `waiting` (following a task), `due`
+    /// (may run now) and `scheduled` (a retry or a deferral not yet due).
+    pub async fn queue_overview(&self, now: OffsetDateTime) -> Result<Vec<super::ops::QueueCount>, StoreError> {
+        let sql = format!(
+            "SELECT tenant, kind, bucket, count(*), min(CASE WHEN bucket = 'due' THEN next_attempt_at END) FROM ( \
+               SELECT tenant, kind, next_attempt_at, CASE \
+                 WHEN state = 'pending' AND {WAITING_ON_TASK} THEN 'waiting' \
+                 WHEN state = 'pending' AND next_attempt_at <= ?1 THEN 'due' \
+                 WHEN state = 'pending' THEN 'scheduled' \
+                 ELSE state END AS bucket FROM operations) \
+             GROUP BY tenant, kind, bucket ORDER BY tenant, kind, bucket"
+        );
+        let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(ts(now))
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, kind, bucket, count, oldest_due)| super::ops::QueueCount {
+                tenant,
+                kind,
+                bucket,
+                count,
+                oldest_due,
+            })
+            .collect())
+    }
+
+    /// Group memberships held per tenant.
+    pub async fn membership_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT tenant, count(*) FROM scim_group_members GROUP BY tenant")
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    /// Versions of the embedded migrations that the database has not applied successfully.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
+            .fetch_all(&self.read)
+            .await?;
+        let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(sqlx::migrate!("./migrations/sqlite")
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+}

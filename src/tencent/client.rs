@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, info, info_span, warn};
 
 use super::clock::{SharedClock, system_clock};
 use super::error::{ApiError, CicError};
@@ -181,10 +182,88 @@ impl ActionLimiter {
             .clone()
     }
 
-    async fn acquire(&self, action: &'static str) {
-        if let Some(bucket) = self.bucket(action) {
-            bucket.until_ready().await;
+    /// Waits for a token; true when the call had to wait (the bucket was empty).
+    async fn acquire(&self, action: &'static str) -> bool {
+        let Some(bucket) = self.bucket(action) else {
+            return false;
+        };
+        if bucket.check().is_ok() {
+            return false;
         }
+        bucket.until_ready().await;
+        true
+    }
+}
+
+/// The last failed call, for the status page.
+#[derive(Debug, Clone)]
+pub struct LastError {
+    pub at: time::OffsetDateTime,
+    pub action: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+/// What this client has seen of Identity Center since start-up: reachability and throttling,
+/// for `/admin/status` (Prometheus gets the same events as counters).
+#[derive(Debug, Default)]
+pub struct CallStats {
+    pub calls: AtomicU64,
+    pub errors: AtomicU64,
+    /// Answers `RequestLimitExceeded` (the server's throttle).
+    pub throttled: AtomicU64,
+    /// Calls that waited for the client's own limiter.
+    pub limiter_waits: AtomicU64,
+    last_ok: Mutex<Option<time::OffsetDateTime>>,
+    last_error: Mutex<Option<LastError>>,
+}
+
+impl CallStats {
+    pub fn last_ok(&self) -> Option<time::OffsetDateTime> {
+        *self.last_ok.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn last_error(&self) -> Option<LastError> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, action: &'static str, at: time::OffsetDateTime, outcome: &Result<(), &CicError>) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Ok(()) => *self.last_ok.lock().unwrap_or_else(|p| p.into_inner()) = Some(at),
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                if e.code() == Some("RequestLimitExceeded") {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
+                }
+                *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastError {
+                    at,
+                    action,
+                    code: e.code().map(str::to_owned),
+                    message: e.api().map(|a| a.message.clone()).unwrap_or_else(|| e.to_string()),
+                    request_id: e.request_id().map(str::to_owned),
+                });
+            }
+        }
+    }
+}
+
+/// The `outcome` label of a call: `ok`, or the error's retry class.
+fn outcome_label(r: &Result<(), &CicError>) -> &'static str {
+    use super::error::ErrorClass;
+    match r {
+        Ok(()) => "ok",
+        Err(e) => match e.class() {
+            ErrorClass::Retryable => "retryable",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::Quota => "quota",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Dependency => "dependency",
+            ErrorClass::Auth => "auth",
+            ErrorClass::Invalid => "invalid",
+            ErrorClass::Definitive => "definitive",
+        },
     }
 }
 
@@ -199,6 +278,7 @@ pub struct CicClient {
     credentials: Credentials,
     limiter: ActionLimiter,
     clock: SharedClock,
+    stats: CallStats,
 }
 
 impl CicClient {
@@ -233,6 +313,7 @@ impl CicClient {
             credentials,
             limiter: ActionLimiter::new(config.rate_limits),
             clock: system_clock(),
+            stats: CallStats::default(),
         })
     }
 
@@ -244,6 +325,11 @@ impl CicClient {
 
     pub fn endpoint(&self) -> &Url {
         &self.url
+    }
+
+    /// Reachability and throttling seen since start-up.
+    pub fn stats(&self) -> &CallStats {
+        &self.stats
     }
 
     /// Sends one action and returns its typed answer.
@@ -266,9 +352,26 @@ impl CicClient {
         .await
     }
 
+    /// One attempt, counted in the metrics and the call statistics.
     async fn send<A: Action>(&self, body: &[u8]) -> Result<A::Response, CicError> {
         let action = A::NAME;
-        self.limiter.acquire(action).await;
+        if self.limiter.acquire(action).await {
+            self.stats.limiter_waits.fetch_add(1, Ordering::Relaxed);
+            crate::prometheus::cic_limiter_wait(action);
+        }
+        let started = std::time::Instant::now();
+        let result = self.send_once::<A>(body).await;
+        let outcome = result.as_ref().map(|_| ());
+        crate::prometheus::cic_call(action, outcome_label(&outcome), started.elapsed());
+        if matches!(&outcome, Err(e) if e.code() == Some("RequestLimitExceeded")) {
+            crate::prometheus::cic_throttled(action);
+        }
+        self.stats.record(action, self.clock.now(), &outcome);
+        result
+    }
+
+    async fn send_once<A: Action>(&self, body: &[u8]) -> Result<A::Response, CicError> {
+        let action = A::NAME;
         let headers = self.signed_headers(action, body)?;
         let response = self
             .http
@@ -301,16 +404,18 @@ impl CicClient {
         match decode_envelope::<A::Response>(action, &bytes) {
             Ok((answer, request_id)) => {
                 tracing::Span::current().record("request_id", request_id.as_str());
-                debug!("ok");
+                // One line per call, with its RequestId as an event field (JSON logs put span
+                // fields elsewhere): the handle Tencent support asks for.
+                info!(action, request_id = %request_id, "Identity Center call ok");
                 Ok(answer)
             }
             Err(CicError::Api { action, error }) => {
                 tracing::Span::current().record("request_id", error.request_id.as_str());
-                debug!(code = %error.code, message = %error.message, "error answer");
+                warn!(action, request_id = %error.request_id, code = %error.code, message = %error.message, "Identity Center call failed");
                 Err(CicError::Api { action, error })
             }
             Err(e) => {
-                debug!(error = %e, "undecodable answer");
+                warn!(action, error = %e, "Identity Center answer undecodable");
                 Err(e)
             }
         }

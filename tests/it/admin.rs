@@ -152,4 +152,25 @@ async fn provision_through_the_admin_api_and_list_its_task() {
     assert_eq!(tasks[0]["status"], "Success");
     assert_eq!(tasks[0]["account"], crate::tencent_harness::MEMBER_A);
     assert_eq!(emu.emulator.snapshot().deployments.len(), 1);
+    // The ended task is timed in the metrics, and no task is left in progress.
+    let (_, status) = admin(&app, reqwest::Method::GET, "/admin/status", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status["tasksInProgress"], serde_json::json!([]), "{status}");
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.root))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let timed = text
+        .lines()
+        .find(|l| l.starts_with("cic_bridge_task_duration_seconds_count{") && l.contains("status=\"Success\""))
+        .unwrap_or_else(|| panic!("no task duration in\n{text}"));
+    assert!(
+        timed.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 1.0,
+        "{timed}"
+    );
 }

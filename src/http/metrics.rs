@@ -1,0 +1,143 @@
+//! `GET /metrics` (behind the admin token) and the middleware that counts requests.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::admin::AdminError;
+use crate::prometheus::StateGauges;
+
+/// Counts every routed request by matched route, method and status, with its latency.
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    crate::prometheus::http_request(&route, &method, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// The process's counters and histograms, then this app's state read from its store.
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, AdminError> {
+    let Some(handle) = crate::prometheus::handle() else {
+        return Err(AdminError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder is installed in this process".into(),
+        ));
+    };
+    let mut text = handle.render();
+    let mut g = StateGauges::default();
+    g.gauge(
+        "cic_bridge_build_info",
+        "Version of the running cic-bridge",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    g.gauge(
+        "cic_bridge_uptime_seconds",
+        "Seconds since this process started serving",
+        &[],
+        state.monitor.started.elapsed().as_secs() as f64,
+    );
+    let now = state.engine.now();
+    let counts = state.store.queue_overview(now).await?;
+    let mut tenants: Vec<&str> = state.engine.tenants.keys().map(String::as_str).collect();
+    tenants.sort_unstable();
+    for tenant in &tenants {
+        for bucket in super::status::BUCKETS {
+            let n: i64 = counts
+                .iter()
+                .filter(|c| c.tenant == *tenant && c.bucket == bucket)
+                .map(|c| c.count)
+                .sum();
+            g.gauge(
+                "cic_bridge_queue_operations",
+                "Operations in the outbox by tenant and state (pending split into due, scheduled and waiting on a task)",
+                &[("tenant", tenant), ("state", bucket)],
+                n as f64,
+            );
+        }
+        let oldest = counts
+            .iter()
+            .filter(|c| c.tenant == *tenant)
+            .filter_map(|c| c.oldest_due.as_deref())
+            .min()
+            .and_then(super::status::parse_ts)
+            .map(|t| (now - t).as_seconds_f64().max(0.0))
+            .unwrap_or(0.0);
+        g.gauge(
+            "cic_bridge_queue_oldest_due_seconds",
+            "Age of the oldest operation that is due and not yet running (0 when none)",
+            &[("tenant", tenant)],
+            oldest,
+        );
+    }
+    let in_progress = state.store.tasks(None, None, None, Some("InProgress"), 10_000).await?;
+    for tenant in &tenants {
+        g.gauge(
+            "cic_bridge_tasks_in_progress",
+            "Identity Center tasks cic-bridge started that have not ended",
+            &[("tenant", tenant)],
+            in_progress.iter().filter(|t| t.tenant == *tenant).count() as f64,
+        );
+    }
+    let alarms = state.store.alarms().await?;
+    for tenant in &tenants {
+        g.gauge(
+            "cic_bridge_quota_alarms",
+            "Raised quota alarms (a zone quota is full; operations are parked)",
+            &[("tenant", tenant)],
+            alarms
+                .iter()
+                .filter(|a| a.tenant == *tenant && a.code.starts_with("quota:"))
+                .count() as f64,
+        );
+    }
+    for a in &alarms {
+        g.gauge(
+            "cic_bridge_alarm",
+            "Each raised alarm (quota, fuse, auth), 1 while raised",
+            &[("tenant", &a.tenant), ("code", &a.code)],
+            1.0,
+        );
+    }
+    for (zone, usage) in state.monitor.zones() {
+        let s = &usage.stats;
+        for (what, used, quota) in [
+            ("users", s.user_count, s.user_quota),
+            ("groups", s.group_count, s.group_quota),
+            (
+                "role_configurations",
+                s.role_configuration_count,
+                s.role_configuration_quota,
+            ),
+        ] {
+            g.gauge(
+                "cic_bridge_zone_usage",
+                "Objects in the Identity Center zone (GetZoneStatistics)",
+                &[("zone", &zone), ("object", what)],
+                used as f64,
+            );
+            g.gauge(
+                "cic_bridge_zone_quota",
+                "Quota of the Identity Center zone (GetZoneStatistics)",
+                &[("zone", &zone), ("object", what)],
+                quota as f64,
+            );
+        }
+    }
+    text.push_str(&g.finish());
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}

@@ -1,0 +1,188 @@
+//! Prometheus metrics: event counters and latency histograms through the `metrics` facade,
+//! rendered by `metrics-exporter-prometheus` at `GET /metrics` (no HTTP listener of its own).
+//!
+//! The `metrics` facade has one global recorder per process and it can be installed only
+//! once, while a test binary starts many apps. So the recorder is installed on first use and
+//! shared: events (requests, calls, retries) are process-wide counters, which is what
+//! Prometheus expects of a process. State that belongs to one app (queue depth, alarms, tasks
+//! in progress, uptime) is not kept in the global recorder at all: `/metrics` reads it from
+//! that app's own store at scrape time and appends it to the rendered text
+//! ([`StateGauges`]), so two apps in one process never overwrite each other's gauges.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Histogram buckets in seconds: SCIM answers and Identity Center calls take milliseconds to
+/// a few seconds; tasks take seconds to minutes.
+const BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's recorder on first call; `None` when another recorder was installed
+/// first (then `/metrics` answers 503 instead of lying with empty counters).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().set_buckets(&BUCKETS).ok()?.build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => {
+                    describe();
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "another metrics recorder is installed; /metrics is disabled");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_histogram};
+    describe_counter!(
+        "cic_bridge_http_requests_total",
+        "HTTP requests answered, by matched route, method and status"
+    );
+    describe_histogram!(
+        "cic_bridge_http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "HTTP request latency by matched route, method and status"
+    );
+    describe_counter!(
+        "cic_bridge_cic_calls_total",
+        "Identity Center API calls by action and outcome (ok or error class)"
+    );
+    describe_histogram!(
+        "cic_bridge_cic_call_duration_seconds",
+        metrics::Unit::Seconds,
+        "Identity Center API call latency by action and outcome"
+    );
+    describe_counter!(
+        "cic_bridge_cic_throttled_total",
+        "Identity Center answers RequestLimitExceeded, by action"
+    );
+    describe_counter!(
+        "cic_bridge_cic_limiter_waits_total",
+        "Calls that waited for cic-bridge's own per-action rate limiter"
+    );
+    describe_counter!("cic_bridge_operations_total", "Operation attempts by kind and outcome");
+    describe_counter!(
+        "cic_bridge_operation_retries_total",
+        "Operation attempts that will be retried, by kind"
+    );
+    describe_histogram!(
+        "cic_bridge_operation_duration_seconds",
+        metrics::Unit::Seconds,
+        "Duration of one operation attempt, by kind"
+    );
+    describe_histogram!(
+        "cic_bridge_task_duration_seconds",
+        metrics::Unit::Seconds,
+        "Identity Center asynchronous tasks from start to their end, by type and status"
+    );
+}
+
+/// Drains histogram samples into their buckets; the sampler calls it so that memory stays
+/// bounded between scrapes.
+pub fn upkeep() {
+    if let Some(h) = handle() {
+        h.run_upkeep();
+    }
+}
+
+pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("cic_bridge_http_requests_total", &labels).increment(1);
+    metrics::histogram!("cic_bridge_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+}
+
+pub fn cic_call(action: &'static str, outcome: &'static str, elapsed: Duration) {
+    let labels = [("action", action), ("outcome", outcome)];
+    metrics::counter!("cic_bridge_cic_calls_total", &labels).increment(1);
+    metrics::histogram!("cic_bridge_cic_call_duration_seconds", &labels).record(elapsed.as_secs_f64());
+}
+
+pub fn cic_throttled(action: &'static str) {
+    metrics::counter!("cic_bridge_cic_throttled_total", "action" => action).increment(1);
+}
+
+pub fn cic_limiter_wait(action: &'static str) {
+    metrics::counter!("cic_bridge_cic_limiter_waits_total", "action" => action).increment(1);
+}
+
+pub fn operation(kind: &'static str, outcome: &'static str, elapsed: Duration) {
+    metrics::counter!("cic_bridge_operations_total", "kind" => kind, "outcome" => outcome).increment(1);
+    if outcome == "retry" {
+        metrics::counter!("cic_bridge_operation_retries_total", "kind" => kind).increment(1);
+    }
+    metrics::histogram!("cic_bridge_operation_duration_seconds", "kind" => kind).record(elapsed.as_secs_f64());
+}
+
+pub fn task_finished(task_type: &str, status: &str, elapsed: Duration) {
+    metrics::histogram!(
+        "cic_bridge_task_duration_seconds",
+        "type" => task_type.to_owned(),
+        "status" => status.to_owned()
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+/// Gauges of one app's state, read from its store at scrape time, in the text format.
+#[derive(Default)]
+pub struct StateGauges {
+    out: String,
+    declared: std::collections::HashSet<&'static str>,
+}
+
+impl StateGauges {
+    pub fn gauge(&mut self, name: &'static str, help: &str, labels: &[(&str, &str)], value: f64) {
+        if self.declared.insert(name) {
+            let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        }
+        let _ = write!(self.out, "{name}");
+        if !labels.is_empty() {
+            let inner: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                .collect();
+            let _ = write!(self.out, "{{{}}}", inner.join(","));
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Label values escape backslash, double quote and newline (the exposition format).
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_gauges_declare_once_and_escape_labels() {
+        let mut g = StateGauges::default();
+        g.gauge("x_total", "help", &[("code", "a\"b")], 1.0);
+        g.gauge("x_total", "help", &[("code", "c")], 2.0);
+        let out = g.finish();
+        assert_eq!(out.matches("# TYPE x_total gauge").count(), 1);
+        assert!(out.contains("x_total{code=\"a\\\"b\"} 1"));
+        assert!(out.contains("x_total{code=\"c\"} 2"));
+    }
+}
