@@ -66,6 +66,7 @@ pub async fn spawn_with_secrets(
             on_conflict: Default::default(),
             on_username_change: Default::default(),
             mode: TenantMode::Shadow,
+            jwt: None,
         },
         TenantConfig {
             name: "b".into(),
@@ -74,6 +75,7 @@ pub async fn spawn_with_secrets(
             on_conflict: Default::default(),
             on_username_change: Default::default(),
             mode: TenantMode::Shadow,
+            jwt: None,
         },
     ];
     tweak(&mut config);

@@ -7,6 +7,7 @@ mod emulator_wire;
 mod engine;
 mod engine_crash;
 mod helpers;
+mod jwt;
 mod outbox;
 mod roles;
 mod scim_discovery;
