@@ -233,6 +233,9 @@ pub struct EngineConfig {
     /// configuration's deployment when no assignment of it remains on the account; `none`
     /// leaves it deployed.
     pub deprovision: Deprovision,
+    /// How often to compare the store with Identity Center and keep the drift for
+    /// `/admin/status` (0: off). It only reports; `reconcile --apply` repairs.
+    pub reconcile_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -260,6 +263,7 @@ impl Default for EngineConfig {
             keep_done_secs: 24 * 3600,
             deployment_check_secs: 300,
             deprovision: Deprovision::LastOnAccount,
+            reconcile_interval_secs: 0,
         }
     }
 }

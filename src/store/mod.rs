@@ -20,7 +20,9 @@ use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::patch::PatchOutcome;
 use crate::scim::schema::ResourceKind;
 
-pub use ops::{Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, TaskRow, Write};
+pub use ops::{
+    Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, TaskRow, TenantSnapshot, Write,
+};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -287,6 +289,8 @@ delegate! {
     fn managed_assignments(&self, tenant: &str, scim_group: &str) -> Vec<(String, u64)>;
     fn enqueue_op(&self, tenant: &str, kind: OpKind, resource_id: &str, related_id: Option<&str>, now: OffsetDateTime) -> i64;
     fn enqueue_assign_all(&self, tenant: &str, now: OffsetDateTime) -> u64;
+    fn tenant_snapshot(&self, tenant: &str) -> TenantSnapshot;
+    fn apply_fixes(&self, tenant: &str, writes: &[Write], ops: &[(OpKind, String, Option<String>, Value)], now: OffsetDateTime) -> u64;
     fn abandon_parked_create(&self, op_id: i64, tenant: &str, kind: ResourceKind, scim_id: &str, now: OffsetDateTime) -> bool;
 }
 
