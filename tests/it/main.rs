@@ -9,6 +9,7 @@ mod engine_crash;
 mod helpers;
 mod jwt;
 mod outbox;
+mod reconcile;
 mod roles;
 mod scim_discovery;
 mod scim_errors;
