@@ -18,6 +18,13 @@ use crate::tencent::model::ListRoleConfigurationProvisionings;
 
 use super::reconcile::ReconcileError as ExplainError;
 
+/// What one explanation reads once and every assignment in it uses.
+struct Cx<'a> {
+    tenant: &'a TenantPolicy,
+    stored: &'a TenantSnapshot,
+    tasks: &'a [TaskRow],
+}
+
 /// A group's assignments, each with the rules that give it.
 struct GroupGrants {
     /// (rule label, role as written, target as written)
@@ -122,14 +129,13 @@ impl Engine {
 
     async fn assignment_json(
         &self,
-        t: &TenantPolicy,
-        stored: &TenantSnapshot,
-        tasks: &[TaskRow],
+        cx: &Cx<'_>,
         group: &str,
         rc: &str,
         uin: u64,
         rules: &[(String, String, String)],
     ) -> Value {
+        let (t, stored, tasks) = (cx.tenant, cx.stored, cx.tasks);
         let managed = stored
             .assignments
             .iter()
@@ -179,6 +185,11 @@ impl Engine {
                 continue;
             };
             let tasks = self.store.tasks(Some(&t.name), None, None, None, 10_000).await?;
+            let cx = Cx {
+                tenant: &t,
+                stored: &stored,
+                tasks: &tasks,
+            };
             let link = |kind: ResourceKind, id: &str| {
                 stored
                     .links
@@ -208,7 +219,7 @@ impl Engine {
                         })
                         .cloned()
                         .collect();
-                    assignments.push(self.assignment_json(&t, &stored, &tasks, gid, rc, *uin, &rules).await);
+                    assignments.push(self.assignment_json(&cx, gid, rc, *uin, &rules).await);
                 }
                 // Recorded assignments the rules no longer give (being removed, or rules changed).
                 for (_, rc, uin) in stored
@@ -217,9 +228,9 @@ impl Engine {
                     .filter(|(g, rc, uin)| g == gid && !grants.resolved.contains(&(rc.clone(), *uin)))
                 {
                     if grants.unresolved.is_some() {
-                        assignments.push(self.assignment_json(&t, &stored, &tasks, gid, rc, *uin, &[]).await);
+                        assignments.push(self.assignment_json(&cx, gid, rc, *uin, &[]).await);
                     } else {
-                        let mut a = self.assignment_json(&t, &stored, &tasks, gid, rc, *uin, &[]).await;
+                        let mut a = self.assignment_json(&cx, gid, rc, *uin, &[]).await;
                         a["note"] = json!("no rule gives this any more; the next assign.sync removes it");
                         assignments.push(a);
                     }
@@ -260,6 +271,11 @@ impl Engine {
                 .into_iter()
                 .filter(|x| x.target_uin == uin)
                 .collect();
+            let cx = Cx {
+                tenant: &t,
+                stored: &stored,
+                tasks: &tasks,
+            };
             let mut by_role: BTreeMap<String, Vec<Value>> = BTreeMap::new();
             let mut unresolved = Vec::new();
             for (gid, doc) in &stored.groups {
@@ -284,9 +300,7 @@ impl Engine {
                 pairs.sort();
                 pairs.dedup();
                 for rc in pairs {
-                    let mut a = self
-                        .assignment_json(&t, &stored, &tasks, gid, &rc, uin, &grants.rules)
-                        .await;
+                    let mut a = self.assignment_json(&cx, gid, &rc, uin, &grants.rules).await;
                     let users: Vec<Value> = stored
                         .members
                         .iter()
