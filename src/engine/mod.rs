@@ -248,7 +248,7 @@ impl Engine {
                     let engine = self.clone();
                     tracker.spawn(async move {
                         let report = engine.reconcile_report().await;
-                        tracing::info!(drift = ?report.tenants, errors = ?report.errors, "periodic reconciliation");
+                        tracing::info!(drift = ?report.tenants, skipped = ?report.skipped, "periodic reconciliation");
                     });
                 }
                 if self.deployment_check_due() {

@@ -138,8 +138,9 @@ pub struct DriftReport {
     pub at: String,
     /// tenant → kind → count
     pub tenants: BTreeMap<String, BTreeMap<&'static str, u64>>,
-    /// Tenants that could not be compared, with the reason.
-    pub errors: BTreeMap<String, String>,
+    /// Tenants that were not compared (shadow mode, Identity Center unreachable), with the
+    /// reason.
+    pub skipped: BTreeMap<String, String>,
 }
 
 impl DriftReport {
@@ -147,12 +148,12 @@ impl DriftReport {
         let mut r = DriftReport {
             at,
             tenants: BTreeMap::new(),
-            errors: BTreeMap::new(),
+            skipped: BTreeMap::new(),
         };
         for p in plans {
             match &p.skipped {
                 Some(why) => {
-                    r.errors.insert(p.tenant.clone(), why.clone());
+                    r.skipped.insert(p.tenant.clone(), why.clone());
                 }
                 None => {
                     r.tenants.insert(p.tenant.clone(), p.counts());
@@ -455,6 +456,17 @@ impl Engine {
                             kind: ResourceKind::Group,
                             scim_id: id.clone(),
                         });
+                        // The recorded assignments belonged to the group that is gone; the new
+                        // group's assign.sync must create them again.
+                        for (_, rc, uin) in stored.assignments.iter().filter(|(g, _, _)| g == id) {
+                            fixes.writes.push(Write::Assignment {
+                                tenant: t.name.clone(),
+                                scim_group: id.clone(),
+                                role_configuration_id: rc.clone(),
+                                target_uin: *uin,
+                                present: false,
+                            });
+                        }
                         fixes.ops.push((OpKind::GroupSync, id.clone(), None, Value::Null));
                     }
                     Some(g) => {

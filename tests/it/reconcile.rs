@@ -368,3 +368,69 @@ async fn explain_shows_the_chain_from_user_to_role_and_the_account_view() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_group_deleted_by_hand_comes_back_with_its_members_and_assignments() {
+    let emu = spawn_emulator(|_| {}).await;
+    let rc = create_role_configuration(&emu.client(), &emu.zone(), "Admin").await;
+    let rc_id = rc.role_configuration_id.clone();
+    let rule_rc = rc_id.clone();
+    let app = spawn_live(&emu, move |c| {
+        c.assignments = vec![AssignmentConfig {
+            group: Some("admins".into()),
+            role_configuration_id: Some(rule_rc),
+            target_uins: vec![MEMBER_A],
+            ..Default::default()
+        }];
+    })
+    .await;
+    let ada = app.create_user("ada@corp.example").await;
+    app.create_group("admins", &[&ada]).await;
+    drain(&app, Duration::from_secs(20)).await;
+    let c = emu.client();
+    let zone = emu.zone();
+    let (ada_c, admins_c) = (user_id(&emu, "ada@corp.example"), group_id(&emu, "admins"));
+    c.call(&RemoveUserFromGroup {
+        zone_id: zone.clone(),
+        group_id: admins_c.clone(),
+        user_id: ada_c,
+    })
+    .await
+    .unwrap();
+    c.call(&DeleteRoleAssignment {
+        zone_id: zone.clone(),
+        role_configuration_id: rc_id.clone(),
+        target_type: TargetType::MemberUin,
+        target_uin: MEMBER_A,
+        principal_type: PrincipalType::Group,
+        principal_id: admins_c.clone(),
+        deprovision_strategy: None,
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.call(&cic_bridge::tencent::model::DeleteGroup {
+        zone_id: zone.clone(),
+        group_id: admins_c.clone(),
+    })
+    .await
+    .unwrap();
+
+    let (_, plan) = admin(&app, Method::POST, "/admin/reconcile?apply=true").await;
+    assert!(kinds(&plan).contains(&"group_missing".to_string()), "{plan:#}");
+    drain(&app, Duration::from_secs(30)).await;
+    let after = emu.emulator.snapshot();
+    let new_id = group_id(&emu, "admins");
+    assert_ne!(new_id, admins_c, "created again");
+    assert!(memberships(&after)["admins"].contains("ada@corp.example"));
+    assert!(
+        after
+            .assignments
+            .iter()
+            .any(|a| a.principal_id == new_id && a.role_configuration_id == rc_id && a.target_uin == MEMBER_A),
+        "the rule's assignment was made for the new group"
+    );
+    let (_, plan) = admin(&app, Method::POST, "/admin/reconcile").await;
+    assert_eq!(plan["drift"], 0, "{plan:#}");
+    app.stop().await;
+}
