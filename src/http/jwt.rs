@@ -55,14 +55,16 @@ struct JwksCache {
     url: String,
     client: reqwest::Client,
     min_refresh: Duration,
-    state: tokio::sync::Mutex<JwksState>,
+    /// Read without waiting: a refetch in progress does not hold up tokens whose key is known.
+    keys: std::sync::RwLock<KeySet>,
+    /// One fetch at a time; holds the time of the last attempt and whether it succeeded.
+    fetching: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
 
 #[derive(Default)]
-struct JwksState {
+struct KeySet {
     keys: HashMap<String, Arc<DecodingKey>>,
     fetched_at: Option<Instant>,
-    last_attempt: Option<Instant>,
 }
 
 #[derive(Deserialize)]
@@ -115,7 +117,8 @@ impl JwtVerifier {
                     .build()
                     .map_err(|e| err("jwks_url", format!("cannot build an HTTP client: {e}")))?,
                 min_refresh: Duration::from_secs(config.jwks_min_refresh_secs),
-                state: Default::default(),
+                keys: Default::default(),
+                fetching: Default::default(),
             }),
             (None, None) => return Err(err("jwks_url", "give jwks_url or key".to_string())),
         };
@@ -185,30 +188,49 @@ fn static_key(value: &str, algorithms: &[Algorithm]) -> Result<DecodingKey, Stri
 }
 
 impl JwksCache {
+    /// The known key `kid` unless the set is stale.
+    fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        let set = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let fresh = set.fetched_at.is_some_and(|t| t.elapsed() < JWKS_MAX_AGE);
+        if fresh { set.keys.get(kid).cloned() } else { None }
+    }
+
+    fn any(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys
+            .get(kid)
+            .cloned()
+    }
+
     async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwtError> {
+        if let Some(k) = self.cached(kid) {
+            return Ok(k);
+        }
         // One fetch at a time: concurrent requests with a new kid wait for the same fetch
         // instead of each asking the issuer.
-        let mut state = self.state.lock().await;
-        let stale = state.fetched_at.is_none_or(|t| t.elapsed() >= JWKS_MAX_AGE);
-        if !stale {
-            if let Some(k) = state.keys.get(kid) {
-                return Ok(k.clone());
-            }
+        let mut last_attempt = self.fetching.lock().await;
+        if let Some(k) = self.cached(kid) {
+            return Ok(k);
         }
-        let may_fetch = state.last_attempt.is_none_or(|t| t.elapsed() >= self.min_refresh);
+        let may_fetch = last_attempt.is_none_or(|(t, _)| t.elapsed() >= self.min_refresh);
         if may_fetch {
-            state.last_attempt = Some(Instant::now());
-            match self.fetch().await {
+            let fetched = self.fetch().await;
+            *last_attempt = Some((Instant::now(), fetched.is_ok()));
+            match fetched {
                 Ok(keys) => {
                     tracing::info!(url = %self.url, keys = keys.len(), "fetched the issuer's signing keys");
-                    state.keys = keys;
-                    state.fetched_at = Some(Instant::now());
+                    *self.keys.write().unwrap_or_else(|p| p.into_inner()) = KeySet {
+                        keys,
+                        fetched_at: Some(Instant::now()),
+                    };
                 }
                 Err(e) => {
                     tracing::warn!(url = %self.url, error = %e, "fetching the issuer's signing keys failed");
                     // Keys already known keep working while the issuer is unreachable.
-                    if let Some(k) = state.keys.get(kid) {
-                        return Ok(k.clone());
+                    if let Some(k) = self.any(kid) {
+                        return Ok(k);
                     }
                     return Err(JwtError::Unavailable(
                         "cannot fetch the issuer's signing keys; retry later".into(),
@@ -216,11 +238,15 @@ impl JwksCache {
                 }
             }
         }
-        state
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| JwtError::Invalid(format!("unknown signing key {kid:?}")))
+        match (self.any(kid), *last_attempt) {
+            (Some(k), _) => Ok(k),
+            // Until the next attempt, an unknown kid is the issuer's outage, not the token's
+            // fault.
+            (None, Some((_, false))) => Err(JwtError::Unavailable(
+                "cannot fetch the issuer's signing keys; retry later".into(),
+            )),
+            (None, _) => Err(JwtError::Invalid(format!("unknown signing key {kid:?}"))),
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, String> {

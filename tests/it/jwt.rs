@@ -264,3 +264,23 @@ async fn a_configured_key_and_a_jwt_only_tenant() {
     assert_invalid_token(&users_as(&app, &wrong).await, "tenant b's key is key2");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_a_503_not_a_refusal() {
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/keys");
+    let app = spawn_with(move |c| c.tenants[0].jwt = Some(jwt_config(Some(&url), None))).await;
+    let t = sign("key1", Some("k1"), claims(ISSUER, AUDIENCE, 3600));
+    for _ in 0..2 {
+        let r = users_as(&app, &t).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+        assert!(r.headers.contains_key("retry-after"));
+    }
+    // The static token is unaffected.
+    assert_eq!(app.get("/Users").await.status, StatusCode::OK);
+    app.stop().await;
+}

@@ -434,3 +434,35 @@ async fn a_group_deleted_by_hand_comes_back_with_its_members_and_assignments() {
     assert_eq!(plan["drift"], 0, "{plan:#}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn reconcile_and_explain_need_the_admin_token_and_skip_shadow_tenants() {
+    let app = crate::helpers::spawn_app().await;
+    for (m, path) in [
+        (Method::POST, "/admin/reconcile"),
+        (Method::POST, "/admin/reconcile?apply=true"),
+        (Method::GET, "/admin/explain?user=x"),
+        (Method::GET, "/admin/explain?account=100000000001"),
+    ] {
+        for token in [None, Some(crate::helpers::TOKEN_A)] {
+            let mut req = app.client.request(m.clone(), format!("{}{path}", app.root));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{m} {path} with {token:?}");
+        }
+    }
+    // Both test tenants are shadow: nothing was sent, so nothing is compared.
+    let (status, plan) = admin(&app, Method::POST, "/admin/reconcile").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        plan["plans"][0]["skipped"].as_str().unwrap().contains("shadow"),
+        "{plan}"
+    );
+    let (status, _) = admin(&app, Method::POST, "/admin/reconcile?tenant=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, s) = admin(&app, Method::GET, "/admin/status").await;
+    assert!(s["drift"].is_null(), "no periodic run configured: {s}");
+    app.stop().await;
+}
