@@ -416,8 +416,15 @@ async fn a_group_deleted_by_hand_comes_back_with_its_members_and_assignments() {
     .await
     .unwrap();
 
-    let (_, plan) = admin(&app, Method::POST, "/admin/reconcile?apply=true").await;
-    assert!(kinds(&plan).contains(&"group_missing".to_string()), "{plan:#}");
+    // This time through the CLI: it queues the fixes in the database and the running daemon
+    // carries them out.
+    let cfg = config_file(&app, &emu, &rc_id);
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || run_cli(&["reconcile", "--config", &path, "--apply"]))
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("group_missing") && out.contains("operation(s) queued"), "{out}");
     drain(&app, Duration::from_secs(30)).await;
     let after = emu.emulator.snapshot();
     let new_id = group_id(&emu, "admins");
