@@ -31,7 +31,20 @@ struct GroupGrants {
     rules: Vec<(String, String, String)>,
     /// (role configuration id, account) → resolved from the rules
     resolved: Vec<(String, u64)>,
+    /// (rule label, role configuration id, account): which rule gives which pair.
+    by_rule: Vec<(String, String, u64)>,
     unresolved: Option<String>,
+}
+
+impl GroupGrants {
+    /// The rules (label, role as written, target as written) that give `(rc, uin)`.
+    fn rules_for(&self, rc: &str, uin: u64) -> Vec<(String, String, String)> {
+        self.rules
+            .iter()
+            .filter(|(label, _, _)| self.by_rule.iter().any(|(l, r, u)| l == label && r == rc && *u == uin))
+            .cloned()
+            .collect()
+    }
 }
 
 impl Engine {
@@ -72,6 +85,7 @@ impl Engine {
             return GroupGrants {
                 rules,
                 resolved: Vec::new(),
+                by_rule: Vec::new(),
                 unresolved: None,
             };
         }
@@ -79,23 +93,47 @@ impl Engine {
             return GroupGrants {
                 rules,
                 resolved: Vec::new(),
+                by_rule: Vec::new(),
                 unresolved: Some("shadow mode: rules are not resolved against Identity Center".into()),
             };
         }
         match self.resolve_rules(t, display).await {
-            Ok(Ok(resolved)) => GroupGrants {
-                rules,
-                resolved,
-                unresolved: None,
-            },
+            Ok(Ok(resolved)) => {
+                // Resolution succeeded, so the names and accounts below are known (and cached).
+                let roles = self.role_configurations(&t.zone_id).await.unwrap_or_default();
+                let members = self.member_uins().await.unwrap_or_default();
+                let mut by_rule = Vec::new();
+                for (label, role, target) in self.rules().matching(&t.name, display) {
+                    let rc = roles.iter().find(|r| match &role {
+                        super::rules::RoleRef::Id(id) => &r.role_configuration_id == id,
+                        super::rules::RoleRef::Name(n) => &r.role_configuration_name == n,
+                    });
+                    let Some(rc) = rc else { continue };
+                    let uins = match target {
+                        super::rules::Target::Uin(u) => vec![u],
+                        super::rules::Target::AllAccounts => members.clone(),
+                    };
+                    for u in uins {
+                        by_rule.push((label.clone(), rc.role_configuration_id.clone(), u));
+                    }
+                }
+                GroupGrants {
+                    rules,
+                    resolved,
+                    by_rule,
+                    unresolved: None,
+                }
+            }
             Ok(Err(reason)) => GroupGrants {
                 rules,
                 resolved: Vec::new(),
+                by_rule: Vec::new(),
                 unresolved: Some(reason),
             },
             Err(e) => GroupGrants {
                 rules,
                 resolved: Vec::new(),
+                by_rule: Vec::new(),
                 unresolved: Some(format!("Identity Center unreachable: {e}")),
             },
         }
@@ -210,15 +248,7 @@ impl Engine {
                 let grants = self.group_grants(&t, &display).await;
                 let mut assignments = Vec::new();
                 for (rc, uin) in &grants.resolved {
-                    let rules: Vec<(String, String, String)> = grants
-                        .rules
-                        .iter()
-                        .filter(|(_, role, target)| {
-                            (role == rc || role.starts_with("named"))
-                                && (target == &uin.to_string() || target.starts_with("all"))
-                        })
-                        .cloned()
-                        .collect();
+                    let rules = grants.rules_for(rc, *uin);
                     assignments.push(self.assignment_json(&cx, gid, rc, *uin, &rules).await);
                 }
                 // Recorded assignments the rules no longer give (being removed, or rules changed).

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::engine::{drain, memberships, spawn_live};
 use crate::helpers::{ADMIN_TOKEN, TestApp};
 use crate::tencent_harness::{
-    MEMBER_A, SECRET_ID, SECRET_KEY, TestEmulator, create_role_configuration, spawn_emulator,
+    MEMBER_A, MEMBER_B, SECRET_ID, SECRET_KEY, TestEmulator, create_role_configuration, spawn_emulator,
 };
 use cic_bridge::config::AssignmentConfig;
 use cic_bridge::tencent::model::{
@@ -294,12 +294,20 @@ async fn explain_shows_the_chain_from_user_to_role_and_the_account_view() {
     let rc_id = rc.role_configuration_id.clone();
     let rule_rc = rc_id.clone();
     let app = spawn_live(&emu, move |c| {
-        c.assignments = vec![AssignmentConfig {
-            group: Some("admins".into()),
-            role_configuration_id: Some(rule_rc),
-            target_uins: vec![MEMBER_A],
-            ..Default::default()
-        }];
+        c.assignments = vec![
+            AssignmentConfig {
+                group: Some("admins".into()),
+                role_configuration_id: Some(rule_rc),
+                target_uins: vec![MEMBER_A],
+                ..Default::default()
+            },
+            AssignmentConfig {
+                group_pattern: Some("adm.*".into()),
+                role_configuration: Some("Admin".into()),
+                target_uins: vec![MEMBER_B],
+                ..Default::default()
+            },
+        ];
     })
     .await;
     let ada = app.create_user("ada@corp.example").await;
@@ -320,7 +328,19 @@ async fn explain_shows_the_chain_from_user_to_role_and_the_account_view() {
             .starts_with("assignments[0]"),
         "{admins}"
     );
+    assert_eq!(admins["assignments"].as_array().unwrap().len(), 2, "{admins}");
     let a = &admins["assignments"][0];
+    assert_eq!(
+        a["rules"],
+        serde_json::json!(["assignments[0]: group = \"admins\""]),
+        "{a}"
+    );
+    assert_eq!(
+        admins["assignments"][1]["rules"],
+        serde_json::json!(["assignments[1]: group_pattern = \"adm.*\""]),
+        "each assignment names the rule that gives it"
+    );
+    assert_eq!(admins["assignments"][1]["account"], MEMBER_B);
     assert_eq!(a["roleConfigurationId"], rc_id.as_str());
     assert_eq!(a["roleConfigurationName"], "Admin");
     assert_eq!(a["account"], MEMBER_A);
@@ -424,7 +444,10 @@ async fn a_group_deleted_by_hand_comes_back_with_its_members_and_assignments() {
         .await
         .unwrap();
     assert!(ok, "{err}");
-    assert!(out.contains("group_missing") && out.contains("operation(s) queued"), "{out}");
+    assert!(
+        out.contains("group_missing") && out.contains("operation(s) queued"),
+        "{out}"
+    );
     drain(&app, Duration::from_secs(30)).await;
     let after = emu.emulator.snapshot();
     let new_id = group_id(&emu, "admins");
