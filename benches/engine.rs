@@ -75,6 +75,7 @@ async fn start_with(limit: u32, workers: u32, tweak: impl FnOnce(&mut EmulatorCo
         on_conflict: Default::default(),
         on_username_change: Default::default(),
         mode: TenantMode::Live,
+        jwt: None,
     }];
     config.validate()?;
     let secrets = Secrets {

@@ -34,6 +34,10 @@ impl Secrets {
     pub fn from_env(config: &Config) -> Result<Secrets, crate::config::ConfigError> {
         let mut tenant_tokens = Vec::new();
         for (i, t) in config.tenants.iter().enumerate() {
+            // A tenant with JWTs only has no static token.
+            if t.token_env.is_empty() {
+                continue;
+            }
             let value = std::env::var(&t.token_env).unwrap_or_default();
             if value.trim().len() < 16 {
                 return Err(crate::config::ConfigError {
@@ -146,6 +150,31 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     .with_context(|| format!("opening the database {}", redact_url(&config.database.url)))
 }
 
+/// The tenants' static tokens (as digests) and JWT verifiers. A tenant needs at least one.
+pub fn token_table(config: &Config, secrets: &Secrets) -> anyhow::Result<TokenTable> {
+    let mut tokens = TokenTable::new();
+    for (i, t) in config.tenants.iter().enumerate() {
+        let tenant = Tenant {
+            name: t.name.clone(),
+            zone_id: t.zone_id.clone(),
+        };
+        let token = secrets
+            .tenant_tokens
+            .iter()
+            .find(|(name, _)| name == &t.name)
+            .map(|(_, s)| s);
+        if let Some(token) = token {
+            tokens.add(tenant.clone(), token.expose_secret());
+        }
+        match &t.jwt {
+            Some(j) => tokens.add_jwt(crate::http::jwt::JwtVerifier::new(i, Arc::new(tenant), j)?),
+            None if token.is_none() => anyhow::bail!("no token for tenant {}", t.name),
+            None => {}
+        }
+    }
+    Ok(tokens)
+}
+
 /// Runs the daemon until `shutdown` is cancelled, then drains in-flight requests.
 pub async fn run(
     config: Config,
@@ -195,22 +224,7 @@ pub async fn run_listeners(
     let monitor = Arc::new(crate::monitor::Monitor::new(Duration::from_secs(
         config.server.status_sample_secs,
     )));
-    let mut tokens = TokenTable::new();
-    for t in &config.tenants {
-        let token = secrets
-            .tenant_tokens
-            .iter()
-            .find(|(name, _)| name == &t.name)
-            .map(|(_, s)| s)
-            .with_context(|| format!("no token for tenant {}", t.name))?;
-        tokens.add(
-            Tenant {
-                name: t.name.clone(),
-                zone_id: t.zone_id.clone(),
-            },
-            token.expose_secret(),
-        );
-    }
+    let tokens = token_table(&config, &secrets)?;
     let state = AppState {
         store: store.clone(),
         engine: engine.clone(),

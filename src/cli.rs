@@ -28,6 +28,45 @@ pub enum Command {
     /// Queue ProvisionRoleConfiguration of a role configuration on one account or on every
     /// member account; a running daemon deploys it and follows the tasks.
     Provision(ProvisionArgs),
+    /// Compare the store with Identity Center and print the differences as a plan; with
+    /// --apply, queue the fixes (a running daemon carries them out).
+    Reconcile {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        apply: bool,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why a user has which roles on which accounts (USER: userName or SCIM id), or with
+    /// --account, who has which roles on an account and why.
+    Explain {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(required_unless_present = "account", conflicts_with = "account")]
+        user: Option<String>,
+        #[arg(long, value_name = "UIN")]
+        account: Option<u64>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Parse and validate a configuration file and check that the secrets it names are in the
+    /// environment (never printing them); --online also checks the rules against Identity
+    /// Center. Exit status 0 when all is well, 1 with `key: reason` lines otherwise.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        online: bool,
+    },
+    /// SCIM tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// List the Identity Center tasks cic-bridge started (assignments, deployments).
     Tasks {
         #[arg(long)]
@@ -39,6 +78,18 @@ pub enum Command {
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh random SCIM token (shown once) and the environment line that installs it.
+    New {
+        #[arg(long)]
+        tenant: String,
+        /// Take the variable name from the tenant's token_env.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 

@@ -241,6 +241,9 @@ pub struct EngineConfig {
     /// configuration's deployment when no assignment of it remains on the account; `none`
     /// leaves it deployed.
     pub deprovision: Deprovision,
+    /// How often to compare the store with Identity Center and keep the drift for
+    /// `/admin/status` (0: off). It only reports; `reconcile --apply` repairs.
+    pub reconcile_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -268,6 +271,7 @@ impl Default for EngineConfig {
             keep_done_secs: 24 * 3600,
             deployment_check_secs: 300,
             deprovision: Deprovision::LastOnAccount,
+            reconcile_interval_secs: 0,
         }
     }
 }
@@ -279,7 +283,9 @@ pub struct TenantConfig {
     pub name: String,
     /// The Identity Center zone (`z-` + 12 characters) this tenant provisions into.
     pub zone_id: String,
-    /// Environment variable holding this tenant's SCIM bearer token.
+    /// Environment variable holding this tenant's static SCIM bearer token. May be left out
+    /// when the tenant authenticates with JWTs only (`[tenants.jwt]`).
+    #[serde(default)]
     pub token_env: String,
     /// What to do when Identity Center already has a user or group of that name.
     #[serde(default)]
@@ -290,7 +296,60 @@ pub struct TenantConfig {
     /// `live` sends operations to Identity Center; `shadow` records them without sending.
     #[serde(default)]
     pub mode: TenantMode,
+    /// JWT bearer tokens (Entra ID's OAuth mode) accepted for this tenant, besides or instead
+    /// of the static token.
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
 }
+
+/// JWTs a tenant accepts: issuer, audience and signature are checked, and the expiry (with
+/// `leeway_secs`). The tenant of a JWT is the one whose issuer (and audience) it carries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// `iss` the token must carry exactly, e.g. `https://sts.windows.net/<tenant-id>/`.
+    pub issuer: String,
+    /// `aud` the token must contain; Entra uses `8adf8e6e-67b2-4cf2-a259-e3dc5476c621` for
+    /// every non-gallery application.
+    pub audience: String,
+    /// Where the issuer publishes its signing keys (JWKS), e.g.
+    /// `https://login.microsoftonline.com/<tenant-id>/discovery/v2.0/keys`…
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// …or one public key: a PEM (`-----BEGIN PUBLIC KEY-----…`) or the path of a PEM file.
+    /// It is public, so it may be in the file.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Accepted signature algorithms (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384,
+    /// EdDSA). HMAC algorithms are refused: a verifier holding a public key must never treat
+    /// it as a shared secret.
+    #[serde(default = "default_jwt_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "default_jwt_leeway")]
+    pub leeway_secs: u64,
+    /// An unknown `kid` refetches the JWKS at most this often, so a flood of tokens with
+    /// made-up key ids cannot hammer the issuer.
+    #[serde(default = "default_jwks_min_refresh")]
+    pub jwks_min_refresh_secs: u64,
+}
+
+fn default_jwt_algorithms() -> Vec<String> {
+    vec!["RS256".to_string()]
+}
+
+fn default_jwt_leeway() -> u64 {
+    60
+}
+
+fn default_jwks_min_refresh() -> u64 {
+    30
+}
+
+/// Asymmetric algorithms a JWT may use (jsonwebtoken's names).
+pub const JWT_ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -542,13 +601,26 @@ impl Config {
                     ),
                 ));
             }
-            if t.token_env.is_empty() {
+            if t.token_env.is_empty() && t.jwt.is_none() {
                 return Err(ConfigError::new(
                     format!("tenants[{i}].token_env"),
-                    "must name an environment variable",
+                    "name the environment variable holding the tenant's token, or configure [tenants.jwt]",
                 ));
             }
-            if !envs.insert(t.token_env.as_str()) {
+            if let Some(j) = &t.jwt {
+                validate_jwt(i, j)?;
+                if let Some(other) = self.tenants[..i].iter().position(|o| {
+                    o.jwt
+                        .as_ref()
+                        .is_some_and(|o| o.issuer == j.issuer && o.audience == j.audience)
+                }) {
+                    return Err(ConfigError::new(
+                        format!("tenants[{i}].jwt.audience"),
+                        format!("tenants[{other}] accepts the same issuer and audience; a JWT must select one tenant"),
+                    ));
+                }
+            }
+            if !t.token_env.is_empty() && !envs.insert(t.token_env.as_str()) {
                 return Err(ConfigError::new(
                     format!("tenants[{i}].token_env"),
                     "two tenants cannot share a token",
@@ -623,6 +695,42 @@ impl Config {
     }
 }
 
+fn validate_jwt(i: usize, j: &JwtConfig) -> Result<(), ConfigError> {
+    let key = |k: &str| format!("tenants[{i}].jwt.{k}");
+    if j.issuer.trim().is_empty() {
+        return Err(ConfigError::new(key("issuer"), "must not be empty"));
+    }
+    if j.audience.trim().is_empty() {
+        return Err(ConfigError::new(key("audience"), "must not be empty"));
+    }
+    match (&j.jwks_url, &j.key) {
+        (Some(url), None) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::new(key("jwks_url"), "must be an http(s) URL"));
+            }
+        }
+        (None, Some(k)) if !k.trim().is_empty() => {}
+        _ => {
+            return Err(ConfigError::new(key("jwks_url"), "give exactly one of jwks_url, key"));
+        }
+    }
+    if j.algorithms.is_empty() {
+        return Err(ConfigError::new(key("algorithms"), "name at least one algorithm"));
+    }
+    for a in &j.algorithms {
+        if !JWT_ALGORITHMS.contains(&a.as_str()) {
+            return Err(ConfigError::new(
+                key("algorithms"),
+                format!("{a:?} is not accepted; use {}", JWT_ALGORITHMS.join(", ")),
+            ));
+        }
+    }
+    if j.leeway_secs > 600 {
+        return Err(ConfigError::new(key("leeway_secs"), "must be at most 600"));
+    }
+    Ok(())
+}
+
 /// `z-` followed by 12 characters of `[a-z0-9]` (tencent-cic-api.md, ID formats).
 pub fn is_zone_id(s: &str) -> bool {
     s.strip_prefix("z-")
@@ -679,5 +787,27 @@ mod tests {
         let f = write("[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\non_conflict=\"merge\"\n");
         let e = Config::load(f.path()).expect_err("error");
         assert!(e.key.contains("on_conflict"), "{e}");
+    }
+
+    #[test]
+    fn a_jwt_only_tenant_needs_no_token_env_and_bad_jwt_settings_name_the_key() {
+        let base = "[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\n";
+        let f = write(&format!(
+            "{base}[tenants.jwt]\nissuer=\"https://sts.windows.net/t/\"\naudience=\"aud\"\njwks_url=\"https://login.example/keys\"\n"
+        ));
+        let c = Config::load(f.path()).expect("JWT only is valid");
+        let jwt = c.tenants[0].jwt.as_ref().expect("jwt");
+        assert_eq!(jwt.algorithms, vec!["RS256".to_string()]);
+        let f = write(base);
+        let e = Config::load(f.path()).expect_err("neither token nor JWT");
+        assert_eq!(e.key, "tenants[0].token_env");
+        let f = write(&format!(
+            "{base}[tenants.jwt]\nissuer=\"i\"\naudience=\"a\"\nkey=\"k\"\nalgorithms=[\"HS256\"]\n"
+        ));
+        let e = Config::load(f.path()).expect_err("HMAC refused");
+        assert_eq!(e.key, "tenants[0].jwt.algorithms");
+        let f = write(&format!("{base}[tenants.jwt]\nissuer=\"i\"\naudience=\"a\"\n"));
+        let e = Config::load(f.path()).expect_err("no key source");
+        assert_eq!(e.key, "tenants[0].jwt.jwks_url");
     }
 }

@@ -46,6 +46,7 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev> {
         on_conflict: Default::default(),
         on_username_change: Default::default(),
         mode: Default::default(),
+        jwt: None,
     }];
     config.validate()?;
     let secrets = Secrets {

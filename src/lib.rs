@@ -2,6 +2,7 @@
 //! into Tencent Cloud Identity Center. See ARCHITECTURE.md for the map of the code.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dev;

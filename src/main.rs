@@ -32,6 +32,32 @@ fn main() -> ExitCode {
             Command::Emulator(args) => emulator(args).await,
             Command::Jobs(cmd) => jobs(cmd).await,
             Command::Provision(args) => provision(args).await,
+            Command::Reconcile {
+                config,
+                tenant,
+                apply,
+                json,
+            } => reconcile(config, tenant, apply, json).await,
+            Command::Explain {
+                config,
+                user,
+                account,
+                tenant,
+                json,
+            } => explain(config, user, account, tenant, json).await,
+            Command::CheckConfig { config, online } => {
+                let problems = cic_bridge::check::check_config(&config, online, |k| std::env::var(k).ok()).await;
+                if problems.is_empty() {
+                    println!("{}: ok", config.display());
+                    Ok(())
+                } else {
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    Err(anyhow::anyhow!("{} problem(s) in {}", problems.len(), config.display()))
+                }
+            }
+            Command::Token(cic_bridge::cli::TokenCommand::New { tenant, config }) => token_new(tenant, config),
             Command::Tasks {
                 config,
                 tenant,
@@ -47,6 +73,99 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The engine for a one-off command: the Identity Center credentials from the environment,
+/// no SCIM tokens (the command serves nothing).
+async fn cli_engine(
+    path: &std::path::Path,
+) -> anyhow::Result<(
+    Config,
+    cic_bridge::store::Store,
+    std::sync::Arc<cic_bridge::engine::Engine>,
+)> {
+    let config = Config::load(path)?;
+    let secrets = Secrets {
+        tenant_tokens: Vec::new(),
+        cic: cic_bridge::tencent::Credentials::from_env().ok(),
+        admin_token: None,
+    };
+    let any_live = config
+        .tenants
+        .iter()
+        .any(|t| t.mode == cic_bridge::config::TenantMode::Live);
+    anyhow::ensure!(
+        secrets.cic.is_some() || !any_live,
+        "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY must be set to compare with Identity Center"
+    );
+    let store = app::open_store(&config).await?;
+    let engine = app::build_engine(
+        &config,
+        &secrets,
+        store.clone(),
+        cic_bridge::tencent::clock::system_clock(),
+    )?;
+    Ok((config, store, engine))
+}
+
+async fn reconcile(config: std::path::PathBuf, tenant: Option<String>, apply: bool, json: bool) -> anyhow::Result<()> {
+    let (_, store, engine) = cli_engine(&config).await?;
+    let plans = engine.reconcile(tenant.as_deref(), apply).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plans)?);
+    } else {
+        for p in &plans {
+            print!("{}", p.render());
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn explain(
+    config: std::path::PathBuf,
+    user: Option<String>,
+    account: Option<u64>,
+    tenant: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use cic_bridge::engine::explain::{render_account, render_user};
+    let (_, store, engine) = cli_engine(&config).await?;
+    let (value, text) = match (user, account) {
+        (Some(u), _) => {
+            let v = engine
+                .explain_user(&u, tenant.as_deref())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user {u:?} (by userName or SCIM id)"))?;
+            let t = render_user(&v);
+            (v, t)
+        }
+        (None, Some(uin)) => {
+            let v = engine.explain_account(uin, tenant.as_deref()).await?;
+            let t = render_account(&v);
+            (v, t)
+        }
+        (None, None) => anyhow::bail!("give USER or --account UIN"),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{text}");
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn token_new(tenant: String, config: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let config = config.map(|p| Config::load(&p)).transpose()?;
+    let env = cic_bridge::check::token_env_name(&tenant, config.as_ref()).map_err(anyhow::Error::msg)?;
+    let token = cic_bridge::check::new_token().map_err(anyhow::Error::msg)?;
+    println!("A new SCIM token for tenant {tenant}. It is shown only this once: give it to the IdP");
+    println!("(Okta: Authorization header \"Bearer <token>\"; Entra ID: Secret Token) and put this line");
+    println!("in the daemon's environment (e.g. its systemd EnvironmentFile), then restart the daemon:");
+    println!();
+    println!("{env}={token}");
+    Ok(())
 }
 
 async fn provision(args: cic_bridge::cli::ProvisionArgs) -> anyhow::Result<()> {

@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::mapping::{self, GroupFields, UserFields};
-use super::rules::{RoleRef, Target};
 use super::{Engine, Failure, TenantPolicy, op_error};
 use crate::config::{OnConflict, OnUsernameChange};
 use crate::scim::schema::ResourceKind;
@@ -912,41 +911,7 @@ impl Exec<'_> {
 
     /// Resolves the rules for a group name into (role configuration id, account) pairs.
     async fn desired_assignments(&self, display_name: &str) -> Result<Result<Vec<(String, u64)>, String>, Failure> {
-        let wanted = self.engine.rules().wanted(&self.tenant.name, display_name);
-        if wanted.is_empty() {
-            return Ok(Ok(Vec::new()));
-        }
-        let roles = self.engine.role_configurations(&self.tenant.zone_id).await?;
-        let mut members: Option<Vec<u64>> = None;
-        let mut out = Vec::new();
-        for (role, target) in wanted {
-            let id = match &role {
-                RoleRef::Id(id) => roles.iter().find(|r| &r.role_configuration_id == id),
-                RoleRef::Name(n) => roles.iter().find(|r| &r.role_configuration_name == n),
-            };
-            let Some(id) = id.map(|r| r.role_configuration_id.clone()) else {
-                return Ok(Err(format!(
-                    "group {display_name:?}: role configuration {role:?} does not exist in zone {}",
-                    self.tenant.zone_id
-                )));
-            };
-            if members.is_none() {
-                members = Some(self.engine.member_uins().await?);
-            }
-            let m = members.as_deref().unwrap_or_default();
-            match target {
-                Target::Uin(u) if m.contains(&u) || Some(u) == self.engine.manager_uin => out.push((id, u)),
-                Target::Uin(u) => {
-                    return Ok(Err(format!(
-                        "group {display_name:?}: account {u} is not a member account of the organization"
-                    )));
-                }
-                Target::AllAccounts => out.extend(m.iter().map(|u| (id.clone(), *u))),
-            }
-        }
-        out.sort();
-        out.dedup();
-        Ok(Ok(out))
+        Ok(self.engine.resolve_rules(&self.tenant, display_name).await?)
     }
 
     /// Makes the group's managed role assignments match the rules: CreateRoleAssignment for

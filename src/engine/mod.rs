@@ -7,7 +7,9 @@
 //! makes a re-run after a crash or a lost answer safe: creates look the object up first.
 
 pub mod exec;
+pub mod explain;
 pub mod mapping;
+pub mod reconcile;
 pub mod rules;
 pub mod schedule;
 
@@ -130,6 +132,9 @@ pub struct Engine {
     quota_alarm: AtomicBool,
     /// Whether this process's workers run (it holds the leader lock), for the admin status.
     leading: AtomicBool,
+    /// The last periodic reconciliation (`engine.reconcile_interval_secs`).
+    last_drift: std::sync::Mutex<Option<reconcile::DriftReport>>,
+    last_reconcile: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -167,6 +172,8 @@ impl Engine {
             completed: Notify::new(),
             quota_alarm: AtomicBool::new(true),
             leading: AtomicBool::new(false),
+            last_drift: Default::default(),
+            last_reconcile: Default::default(),
         })
     }
 
@@ -339,6 +346,13 @@ impl Engine {
             if last_housekeeping.elapsed() >= Duration::from_secs(1) {
                 last_housekeeping = tokio::time::Instant::now();
                 self.housekeeping().await;
+                if self.reconcile_due() {
+                    let engine = self.clone();
+                    tracker.spawn(async move {
+                        let report = engine.reconcile_report().await;
+                        tracing::info!(drift = ?report.tenants, skipped = ?report.skipped, "periodic reconciliation");
+                    });
+                }
                 if self.deployment_check_due() {
                     let engine = self.clone();
                     let lost = lost.clone();
@@ -463,6 +477,24 @@ impl Engine {
         if let Err(e) = self.store.prune_done(now - keep).await {
             tracing::warn!(error = %e, "pruning finished operations failed");
         }
+    }
+
+    /// Whether the periodic reconciliation is due (and marks it started). The first runs one
+    /// interval after start-up, when the queue recorded before a restart has drained.
+    fn reconcile_due(&self) -> bool {
+        if self.config.reconcile_interval_secs == 0 {
+            return false;
+        }
+        let mut last = lock(&self.last_reconcile);
+        let Some(at) = *last else {
+            *last = Some(std::time::Instant::now());
+            return false;
+        };
+        let due = at.elapsed() >= Duration::from_secs(self.config.reconcile_interval_secs);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
     }
 
     /// Whether the periodic DeployedRequired check is due (and marks it done).
@@ -811,6 +843,51 @@ impl Engine {
             .collect();
         *lock(&self.member_cache) = Some((std::time::Instant::now(), list.clone()));
         Ok(list)
+    }
+
+    /// What the rules give a group of `tenant` named `display_name`, resolved into (role
+    /// configuration id, account) pairs; `Err(reason)` when a rule names a role configuration
+    /// or account that does not exist.
+    pub async fn resolve_rules(
+        &self,
+        tenant: &TenantPolicy,
+        display_name: &str,
+    ) -> Result<Result<Vec<(String, u64)>, String>, CicError> {
+        let wanted = self.rules().wanted(&tenant.name, display_name);
+        if wanted.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let roles = self.role_configurations(&tenant.zone_id).await?;
+        let mut members: Option<Vec<u64>> = None;
+        let mut out = Vec::new();
+        for (role, target) in wanted {
+            let id = match &role {
+                rules::RoleRef::Id(id) => roles.iter().find(|r| &r.role_configuration_id == id),
+                rules::RoleRef::Name(n) => roles.iter().find(|r| &r.role_configuration_name == n),
+            };
+            let Some(id) = id.map(|r| r.role_configuration_id.clone()) else {
+                return Ok(Err(format!(
+                    "group {display_name:?}: role configuration {role:?} does not exist in zone {}",
+                    tenant.zone_id
+                )));
+            };
+            if members.is_none() {
+                members = Some(self.member_uins().await?);
+            }
+            let m = members.as_deref().unwrap_or_default();
+            match target {
+                rules::Target::Uin(u) if m.contains(&u) || Some(u) == self.manager_uin => out.push((id, u)),
+                rules::Target::Uin(u) => {
+                    return Ok(Err(format!(
+                        "group {display_name:?}: account {u} is not a member account of the organization"
+                    )));
+                }
+                rules::Target::AllAccounts => out.extend(m.iter().map(|u| (id.clone(), *u))),
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(Ok(out))
     }
 
     pub(crate) fn target_type(&self, uin: u64) -> crate::tencent::model::TargetType {

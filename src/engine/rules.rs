@@ -27,6 +27,8 @@ enum Selector {
 
 #[derive(Debug)]
 struct Rule {
+    /// `assignments[i]: group = "…"`, for explanations.
+    label: String,
     tenant: Option<String>,
     selector: Selector,
     role: Option<RoleRef>,
@@ -46,6 +48,12 @@ impl Rules {
             let bad = |k: &str, e: regex::Error| ConfigError {
                 key: format!("assignments[{i}].{k}"),
                 reason: e.to_string(),
+            };
+            let label = match (&a.group, &a.group_pattern, &a.group_regex) {
+                (Some(g), _, _) => format!("assignments[{i}]: group = {g:?}"),
+                (_, Some(p), _) => format!("assignments[{i}]: group_pattern = {p:?}"),
+                (_, _, Some(r)) => format!("assignments[{i}]: group_regex = {r:?}"),
+                _ => format!("assignments[{i}]"),
             };
             let selector = if let Some(g) = &a.group {
                 Selector::Name(g.trim().to_lowercase())
@@ -67,6 +75,7 @@ impl Rules {
                 a.target_uins.iter().copied().map(Target::Uin).collect()
             };
             rules.push(Rule {
+                label,
                 tenant: a.tenant.clone(),
                 selector,
                 role,
@@ -82,6 +91,18 @@ impl Rules {
 
     /// What the rules give a group of `tenant` named `display_name`, before resolution.
     pub fn wanted(&self, tenant: &str, display_name: &str) -> Vec<(RoleRef, Target)> {
+        let mut out: Vec<(RoleRef, Target)> = self
+            .matching(tenant, display_name)
+            .into_iter()
+            .map(|(_, role, target)| (role, target))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// [`Rules::wanted`] with the rule that gives each pair (its label), for explanations.
+    pub fn matching(&self, tenant: &str, display_name: &str) -> Vec<(String, RoleRef, Target)> {
         let lower = display_name.trim().to_lowercase();
         let mut out = Vec::new();
         for r in &self.rules {
@@ -96,7 +117,7 @@ impl Rules {
                         let uin = c.name("uin").and_then(|m| m.as_str().parse::<u64>().ok());
                         let role = c.name("role").map(|m| m.as_str().to_owned());
                         if let (Some(uin), Some(role)) = (uin, role) {
-                            out.push((RoleRef::Name(role), Target::Uin(uin)));
+                            out.push((r.label.clone(), RoleRef::Name(role), Target::Uin(uin)));
                         }
                     }
                     continue;
@@ -105,12 +126,10 @@ impl Rules {
             }
             if let Some(role) = &r.role {
                 for t in &r.targets {
-                    out.push((role.clone(), t.clone()));
+                    out.push((r.label.clone(), role.clone(), t.clone()));
                 }
             }
         }
-        out.sort();
-        out.dedup();
         out
     }
 

@@ -118,6 +118,8 @@ pub fn router(auth: Arc<AdminAuth>) -> Router<AppState> {
         .route("/admin/jobs/release-held", post(release_held))
         .route("/admin/provision", post(provision))
         .route("/admin/tasks", get(tasks))
+        .route("/admin/reconcile", post(reconcile))
+        .route("/admin/explain", get(explain))
         .route_layer(axum::middleware::from_fn_with_state(auth, require_admin))
 }
 
@@ -302,4 +304,55 @@ async fn tasks(State(state): State<AppState>, Query(q): Query<TasksQuery>) -> Re
         })
         .collect();
     Ok(Json(json!({"tasks": tasks})))
+}
+
+impl From<crate::engine::reconcile::ReconcileError> for AdminError {
+    fn from(e: crate::engine::reconcile::ReconcileError) -> Self {
+        use crate::engine::reconcile::ReconcileError as E;
+        match e {
+            E::UnknownTenant(t) => AdminError(StatusCode::BAD_REQUEST, format!("no tenant named {t:?}")),
+            E::Cic(e) => AdminError(StatusCode::BAD_GATEWAY, format!("Identity Center: {e}")),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ReconcileQuery {
+    tenant: Option<String>,
+    #[serde(default)]
+    apply: bool,
+}
+
+/// Compares the store with Identity Center and returns the plan; `apply=true` also queues
+/// the fixes.
+async fn reconcile(State(state): State<AppState>, Query(q): Query<ReconcileQuery>) -> Result<Json<Value>, AdminError> {
+    let plans = state.engine.reconcile(q.tenant.as_deref(), q.apply).await?;
+    let drift: usize = plans.iter().map(|p| p.drift()).sum();
+    Ok(Json(json!({"drift": drift, "applied": q.apply, "plans": plans})))
+}
+
+#[derive(Deserialize)]
+struct ExplainQuery {
+    user: Option<String>,
+    account: Option<u64>,
+    tenant: Option<String>,
+}
+
+/// Why a user has which roles (`?user=`), or who has which roles on an account (`?account=`).
+async fn explain(State(state): State<AppState>, Query(q): Query<ExplainQuery>) -> Result<Json<Value>, AdminError> {
+    match (&q.user, q.account) {
+        (Some(user), None) => match state.engine.explain_user(user, q.tenant.as_deref()).await? {
+            Some(v) => Ok(Json(v)),
+            None => Err(AdminError(
+                StatusCode::NOT_FOUND,
+                format!("no user {user:?} (by id or userName)"),
+            )),
+        },
+        (None, Some(uin)) => Ok(Json(state.engine.explain_account(uin, q.tenant.as_deref()).await?)),
+        _ => Err(AdminError(
+            StatusCode::BAD_REQUEST,
+            "give user=<userName or id> or account=<UIN>".into(),
+        )),
+    }
 }

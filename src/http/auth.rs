@@ -1,6 +1,7 @@
 //! Bearer-token authentication. Tokens are kept only as SHA-256 digests and compared in
 //! constant time against every tenant, so neither timing nor early exit reveals which tenant
-//! (if any) a guess came close to.
+//! (if any) a guess came close to. Tenants with `[tenants.jwt]` also accept JWTs
+//! (`jwt.rs`); a token shaped like a JWT that no static token matches goes that way.
 
 use std::sync::Arc;
 
@@ -26,9 +27,10 @@ struct Entry {
     tenant: Arc<Tenant>,
 }
 
-/// The tenants' token digests.
+/// The tenants' token digests and JWT verifiers.
 pub struct TokenTable {
     entries: Vec<Entry>,
+    jwt: super::jwt::JwtTenants,
 }
 
 pub fn digest(token: &str) -> [u8; 32] {
@@ -37,7 +39,14 @@ pub fn digest(token: &str) -> [u8; 32] {
 
 impl TokenTable {
     pub fn new() -> Self {
-        TokenTable { entries: Vec::new() }
+        TokenTable {
+            entries: Vec::new(),
+            jwt: Default::default(),
+        }
+    }
+
+    pub fn add_jwt(&mut self, verifier: super::jwt::JwtVerifier) {
+        self.jwt.push(verifier);
     }
 
     pub fn add(&mut self, tenant: Tenant, token: &str) {
@@ -71,7 +80,7 @@ pub async fn require_tenant(State(tokens): State<Arc<TokenTable>>, mut req: Requ
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let token = header.and_then(|h| {
         let (scheme, rest) = h.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
     });
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return ApiError(ScimError::unauthorized(
@@ -79,14 +88,36 @@ pub async fn require_tenant(State(tokens): State<Arc<TokenTable>>, mut req: Requ
         ))
         .into_response();
     };
-    match tokens.lookup(token) {
-        Some(tenant) => {
-            tracing::Span::current().record("tenant", tenant.name.as_str());
-            req.extensions_mut().insert(tenant);
-            next.run(req).await
+    let tenant = match tokens.lookup(&token) {
+        Some(tenant) => tenant,
+        None if !tokens.jwt.is_empty() && super::jwt::looks_like_jwt(&token) => {
+            match tokens.jwt.authenticate(&token).await {
+                Ok(tenant) => tenant,
+                Err(super::jwt::JwtError::Invalid(why)) => {
+                    tracing::info!(reason = %why, "JWT refused");
+                    return invalid_token(&format!("invalid bearer token: {why}"));
+                }
+                Err(super::jwt::JwtError::Unavailable(why)) => {
+                    return ApiError(ScimError::unavailable(why)).into_response();
+                }
+            }
         }
-        None => ApiError(ScimError::unauthorized("invalid bearer token")).into_response(),
-    }
+        None => return invalid_token("invalid bearer token"),
+    };
+    tracing::Span::current().record("tenant", tenant.name.as_str());
+    req.extensions_mut().insert(tenant);
+    next.run(req).await
+}
+
+/// 401 for a token that was presented and refused: RFC 6750 §3.1 `invalid_token`, which
+/// tells an OAuth client to get a new token rather than retry this one.
+fn invalid_token(detail: &str) -> Response {
+    let mut resp = ApiError(ScimError::unauthorized(detail)).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"cic-bridge\", error=\"invalid_token\""),
+    );
+    resp
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 mod health;
+pub mod jwt;
 mod metrics;
 mod page;
 pub mod scim;

@@ -140,6 +140,8 @@ pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
         "uptimeSecs": state.monitor.started.elapsed().as_secs(),
         // With several replicas on one PostgreSQL database, exactly one runs the engine.
         "engineLeader": state.engine.is_leader(),
+        // The last periodic reconciliation (engine.reconcile_interval_secs); null when off.
+        "drift": state.engine.last_drift(),
         "now": rfc3339(now),
         "tenants": tenants,
         "tasksInProgress": tasks,

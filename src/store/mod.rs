@@ -26,7 +26,10 @@ use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::patch::PatchOutcome;
 use crate::scim::schema::ResourceKind;
 
-pub use ops::{Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, QueueCount, TaskRow, Write};
+pub use ops::{
+    Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, QueueCount, TaskRow, TenantSnapshot,
+    Write,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -312,6 +315,8 @@ delegate! {
     fn queue_overview(&self, now: OffsetDateTime) -> Vec<QueueCount>;
     fn membership_counts(&self) -> Vec<(String, i64)>;
     fn pending_migrations(&self) -> Vec<i64>;
+    fn tenant_snapshot(&self, tenant: &str) -> TenantSnapshot;
+    fn apply_fixes(&self, tenant: &str, writes: &[Write], ops: &[(OpKind, String, Option<String>, Value)], now: OffsetDateTime) -> u64;
     fn abandon_parked_create(&self, op_id: i64, tenant: &str, kind: ResourceKind, scim_id: &str, now: OffsetDateTime) -> bool;
 }
 

@@ -239,6 +239,13 @@ pub enum Write {
     Link(LinkWrite),
     /// Insert or update a task.
     Task(TaskRow),
+    /// Forget a link (reconciliation: the Identity Center object is gone, so the next sync
+    /// creates it again).
+    Unlink {
+        tenant: String,
+        kind: ResourceKind,
+        scim_id: String,
+    },
     /// A managed assignment now exists (`present`) or is gone.
     Assignment {
         tenant: String,
@@ -247,6 +254,20 @@ pub enum Write {
         target_uin: u64,
         present: bool,
     },
+}
+
+/// Everything the store holds for one tenant, read at once for reconciliation and explain.
+#[derive(Debug, Clone, Default)]
+pub struct TenantSnapshot {
+    /// (SCIM id, stored document)
+    pub users: Vec<(String, Value)>,
+    pub groups: Vec<(String, Value)>,
+    /// (kind, SCIM id, link)
+    pub links: Vec<(ResourceKind, String, CicLink)>,
+    /// (group id, user id)
+    pub members: Vec<(String, String)>,
+    /// Managed assignments: (group id, role configuration id, account)
+    pub assignments: Vec<(String, String, u64)>,
 }
 
 /// A link to save together with an operation's outcome.

@@ -6,8 +6,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::ops::{
-    Alarm, CicLink, Finish, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, TaskRow, Write, link_kind,
-    to_status, ts,
+    Alarm, CicLink, Finish, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, QueueCount, TaskRow,
+    TenantSnapshot, Write, link_kind, to_status, ts,
 };
 use super::postgres::{PgStore, enqueue, enqueue_members};
 use super::{StoreError, now_string};
@@ -581,6 +581,15 @@ async fn save_link_in(
 async fn apply_write(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, w: &Write, now_s: &str) -> Result<(), StoreError> {
     match w {
         Write::Link(l) => save_link_in(tx, &l.tenant, l.kind, &l.scim_id, &l.link, now_s).await,
+        Write::Unlink { tenant, kind, scim_id } => {
+            sqlx::query("DELETE FROM cic_links WHERE tenant = $1 AND kind = $2 AND scim_id = $3")
+                .bind(tenant)
+                .bind(link_kind(*kind))
+                .bind(scim_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
         Write::Task(t) => {
             sqlx::query(
                 "INSERT INTO cic_tasks (tenant, task_id, task_type, scim_group, role_configuration_id, target_uin, status, failure_reason, polls, created_at, updated_at) \
@@ -729,5 +738,149 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(groups.len() as u64)
+    }
+}
+
+impl PgStore {
+    /// Everything stored for `tenant` (reconciliation, explain), read in one REPEATABLE READ
+    /// transaction so that the parts agree with each other (PostgreSQL's default, READ
+    /// COMMITTED, takes a new snapshot per statement).
+    pub async fn tenant_snapshot(&self, tenant: &str) -> Result<TenantSnapshot, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let parse = |rows: Vec<(String, String)>| -> Result<Vec<(String, Value)>, StoreError> {
+            rows.into_iter()
+                .map(|(id, doc)| Ok((id, serde_json::from_str(&doc)?)))
+                .collect()
+        };
+        let users: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, doc::text FROM scim_users WHERE tenant = $1 ORDER BY id")
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await?;
+        let groups: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, doc::text FROM scim_groups WHERE tenant = $1 ORDER BY id")
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await?;
+        let links: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT kind, scim_id, cic_id, cic_name, synced FROM cic_links WHERE tenant = $1 ORDER BY kind, scim_id",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
+        let members: Vec<(String, String)> = sqlx::query_as(
+            "SELECT group_id, member_id FROM scim_group_members WHERE tenant = $1 ORDER BY group_id, member_id",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
+        let assignments: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT scim_group, role_configuration_id, target_uin FROM cic_assignments WHERE tenant = $1 ORDER BY 1, 2, 3",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        let mut out = TenantSnapshot {
+            users: parse(users)?,
+            groups: parse(groups)?,
+            members,
+            assignments: assignments
+                .into_iter()
+                .map(|(g, rc, uin)| (g, rc, u64::try_from(uin).unwrap_or_default()))
+                .collect(),
+            links: Vec::with_capacity(links.len()),
+        };
+        for (kind, scim_id, cic_id, cic_name, synced) in links {
+            let kind = if kind == "user" {
+                ResourceKind::User
+            } else {
+                ResourceKind::Group
+            };
+            out.links.push((
+                kind,
+                scim_id,
+                CicLink {
+                    cic_id,
+                    cic_name,
+                    synced: serde_json::from_str(&synced)?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Reconciliation's fixes and the operations that repair them, in one transaction (see
+    /// `SqliteStore::apply_fixes`).
+    pub async fn apply_fixes(
+        &self,
+        tenant: &str,
+        writes: &[Write],
+        ops: &[(OpKind, String, Option<String>, Value)],
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let now_s = ts(now);
+        let mut tx = self.pool.begin().await?;
+        for w in writes {
+            apply_write(&mut tx, w, &now_s).await?;
+        }
+        for (kind, resource, related, payload) in ops {
+            enqueue(&mut tx, tenant, *kind, resource, related.as_deref(), payload, &now_s).await?;
+        }
+        tx.commit().await?;
+        Ok(ops.len() as u64)
+    }
+
+    /// Operations per (tenant, kind, bucket); see `SqliteStore::queue_overview`.
+    pub async fn queue_overview(&self, now: OffsetDateTime) -> Result<Vec<QueueCount>, StoreError> {
+        let sql = format!(
+            "SELECT tenant, kind, bucket, count(*), min(CASE WHEN bucket = 'due' THEN next_attempt_at END) FROM ( \
+               SELECT tenant, kind, next_attempt_at, CASE \
+                 WHEN state = 'pending' AND {} THEN 'waiting' \
+                 WHEN state = 'pending' AND next_attempt_at <= $1 THEN 'due' \
+                 WHEN state = 'pending' THEN 'scheduled' \
+                 ELSE state END AS bucket FROM operations) AS q \
+             GROUP BY tenant, kind, bucket ORDER BY tenant, kind, bucket",
+            super::sqlite_ops::WAITING_ON_TASK
+        );
+        let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, kind, bucket, count, oldest_due)| QueueCount {
+                tenant,
+                kind,
+                bucket,
+                count,
+                oldest_due,
+            })
+            .collect())
+    }
+
+    /// Group memberships held per tenant.
+    pub async fn membership_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT tenant, count(*) FROM scim_group_members GROUP BY tenant")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Versions of the embedded migrations that the database has not applied successfully.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await?;
+        let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(sqlx::migrate!("./migrations/postgres")
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
     }
 }

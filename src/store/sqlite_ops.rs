@@ -6,8 +6,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::ops::{
-    Alarm, CicLink, Finish, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, TaskRow, Write, link_kind,
-    to_status, ts,
+    Alarm, CicLink, Finish, OP_STATUS_COLUMNS, Op, OpError, OpKind, OpStatus, OpStatusTuple, TaskRow, TenantSnapshot,
+    Write, link_kind, to_status, ts,
 };
 use super::sqlite::{MEMBER_SYNC_INSERT, SqliteStore, enqueue};
 use super::{StoreError, now_string};
@@ -584,6 +584,15 @@ async fn save_link_in(
 async fn apply_write(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, w: &Write, now_s: &str) -> Result<(), StoreError> {
     match w {
         Write::Link(l) => save_link_in(tx, &l.tenant, l.kind, &l.scim_id, &l.link, now_s).await,
+        Write::Unlink { tenant, kind, scim_id } => {
+            sqlx::query("DELETE FROM cic_links WHERE tenant = ?1 AND kind = ?2 AND scim_id = ?3")
+                .bind(tenant)
+                .bind(link_kind(*kind))
+                .bind(scim_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
         Write::Task(t) => {
             sqlx::query(
                 "INSERT INTO cic_tasks (tenant, task_id, task_type, scim_group, role_configuration_id, target_uin, status, failure_reason, polls, created_at, updated_at) \
@@ -733,10 +742,99 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(groups.len() as u64)
     }
+
+    /// Everything stored for `tenant` (reconciliation, explain). Read in one read
+    /// transaction, so the parts agree with each other.
+    pub async fn tenant_snapshot(&self, tenant: &str) -> Result<TenantSnapshot, StoreError> {
+        let mut tx = self.read.begin().await?;
+        let parse = |rows: Vec<(String, String)>| -> Result<Vec<(String, Value)>, StoreError> {
+            rows.into_iter()
+                .map(|(id, doc)| Ok((id, serde_json::from_str(&doc)?)))
+                .collect()
+        };
+        let users: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, doc FROM scim_users WHERE tenant = ?1 ORDER BY id")
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await?;
+        let groups: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, doc FROM scim_groups WHERE tenant = ?1 ORDER BY id")
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await?;
+        let links: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT kind, scim_id, cic_id, cic_name, synced FROM cic_links WHERE tenant = ?1 ORDER BY kind, scim_id",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
+        let members: Vec<(String, String)> = sqlx::query_as(
+            "SELECT group_id, member_id FROM scim_group_members WHERE tenant = ?1 ORDER BY group_id, member_id",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
+        let assignments: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT scim_group, role_configuration_id, target_uin FROM cic_assignments WHERE tenant = ?1 ORDER BY 1, 2, 3",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        let mut out = TenantSnapshot {
+            users: parse(users)?,
+            groups: parse(groups)?,
+            members,
+            assignments: assignments
+                .into_iter()
+                .map(|(g, rc, uin)| (g, rc, u64::try_from(uin).unwrap_or_default()))
+                .collect(),
+            links: Vec::with_capacity(links.len()),
+        };
+        for (kind, scim_id, cic_id, cic_name, synced) in links {
+            let kind = if kind == "user" {
+                ResourceKind::User
+            } else {
+                ResourceKind::Group
+            };
+            out.links.push((
+                kind,
+                scim_id,
+                CicLink {
+                    cic_id,
+                    cic_name,
+                    synced: serde_json::from_str(&synced)?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Reconciliation's fixes: corrections of what the store believes Identity Center holds,
+    /// and the operations that then repair it, in one transaction. Returns the operations
+    /// queued (coalesced with any already queued).
+    pub async fn apply_fixes(
+        &self,
+        tenant: &str,
+        writes: &[Write],
+        ops: &[(OpKind, String, Option<String>, Value)],
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let now_s = ts(now);
+        let mut tx = self.write.begin().await?;
+        for w in writes {
+            apply_write(&mut tx, w, &now_s).await?;
+        }
+        for (kind, resource, related, payload) in ops {
+            enqueue(&mut tx, tenant, *kind, resource, related.as_deref(), payload, &now_s).await?;
+        }
+        tx.commit().await?;
+        Ok(ops.len() as u64)
+    }
 }
 
 /// Notes an operation records while it follows an Identity Center task (see `engine::exec`).
-const WAITING_ON_TASK: &str = "(result LIKE 'waiting for task%' OR result LIKE 'following running task%' \
+pub(super) const WAITING_ON_TASK: &str = "(result LIKE 'waiting for task%' OR result LIKE 'following running task%' \
      OR result LIKE 'started task%' OR result LIKE 'started % assignment tasks')";
 
 impl SqliteStore {

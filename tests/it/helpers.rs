@@ -86,6 +86,7 @@ async fn spawn_on(
             on_conflict: Default::default(),
             on_username_change: Default::default(),
             mode: TenantMode::Shadow,
+            jwt: None,
         },
         TenantConfig {
             name: "b".into(),
@@ -94,6 +95,7 @@ async fn spawn_on(
             on_conflict: Default::default(),
             on_username_change: Default::default(),
             mode: TenantMode::Shadow,
+            jwt: None,
         },
     ];
     tweak(&mut config);

@@ -4,14 +4,17 @@
 
 mod admin;
 mod cam_policy;
-mod db;
+mod cli_config;
 mod daemon;
+mod db;
 mod emulator_wire;
 mod engine;
 mod engine_crash;
 mod helpers;
+mod jwt;
 mod ops;
 mod outbox;
+mod reconcile;
 mod replicas;
 mod roles;
 mod scim_discovery;

@@ -259,12 +259,12 @@ async fn healthz_and_readyz_answer_without_a_token() {
     }
 
     // A migration recorded as failed (or missing) makes the process not ready, and says which.
-    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
-    sqlx::query("UPDATE _sqlx_migrations SET success = 0 WHERE version = 4")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    // `success` is an integer on SQLite and a boolean on PostgreSQL; `NOT success` is both.
+    crate::db::execute(
+        &app.db_url,
+        "UPDATE _sqlx_migrations SET success = NOT success WHERE version = 4",
+    )
+    .await;
     let r = app.client.get(format!("{}/readyz", app.root)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = r.json().await.unwrap();

@@ -226,6 +226,7 @@ async fn unknown_role_configurations_and_accounts_stop_start_up_by_name() {
         on_conflict: Default::default(),
         on_username_change: Default::default(),
         mode: Default::default(),
+        jwt: None,
     }];
     config.assignments = vec![AssignmentConfig {
         group: Some("g".into()),
