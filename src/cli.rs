@@ -22,6 +22,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run an emulator of the Tencent Cloud Identity Center API (for development and CI).
     Emulator(crate::emulator::EmulatorArgs),
+    /// Ask a running daemon for its status (`GET /admin/status` with CIC_BRIDGE_ADMIN_TOKEN)
+    /// and print it: tenants and queues, Identity Center reachability, alarms, failures.
+    Status {
+        /// Find the daemon's admin address in this configuration (server.admin_listen, else
+        /// server.listen)…
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        config: Option<PathBuf>,
+        /// …or give its base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: Option<String>,
+        /// Print the JSON as the API returns it.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect and retry provisioning operations (works on the database of --config).
     #[command(subcommand)]
     Jobs(JobsCommand),

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Emulator(args) => emulator(args).await,
             Command::Jobs(cmd) => jobs(cmd).await,
+            Command::Status { config, url, json } => status(config, url, json).await,
             Command::Provision(args) => provision(args).await,
             Command::Reconcile {
                 config,
@@ -383,4 +384,118 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     tokio::spawn(app::reload_rules_on_sighup(path, engine.clone(), shutdown.clone()));
     app::run_with(config, secrets, store, engine, listener, shutdown).await
+}
+
+/// `cic-bridge status`: the daemon's own `/admin/status` (live facts such as reachability and
+/// throttling exist only in the running process), summarised for a terminal.
+async fn status(config: Option<std::path::PathBuf>, url: Option<String>, json: bool) -> anyhow::Result<()> {
+    let base = match (url, config) {
+        (Some(u), _) => u.trim_end_matches('/').to_string(),
+        (None, Some(path)) => {
+            let config = Config::load(&path)?;
+            let mut addr = config.server.admin_listen.unwrap_or(config.server.listen);
+            // A daemon listening on every address is reached on loopback from the same host.
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+        (None, None) => anyhow::bail!("give --config or --url"),
+    };
+    let token = std::env::var("CIC_BRIDGE_ADMIN_TOKEN").context("CIC_BRIDGE_ADMIN_TOKEN is not set")?;
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?
+        .get(format!("{base}/admin/status"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .with_context(|| format!("asking {base}/admin/status"))?;
+    let code = resp.status();
+    let body: serde_json::Value = resp.json().await.context("reading the status")?;
+    if !code.is_success() {
+        anyhow::bail!(
+            "{base}/admin/status answered {code}: {}",
+            body["error"].as_str().unwrap_or_default()
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    let s = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    println!(
+        "cic-bridge {} up {}s{}",
+        s(&body["version"]),
+        s(&body["uptimeSecs"]),
+        if body["engineLeader"] == serde_json::Value::Bool(true) {
+            ", engine leader"
+        } else {
+            ""
+        }
+    );
+    let ic = &body["identityCenter"];
+    println!(
+        "Identity Center {}: reachable {}, last success {}, calls {}, errors {}, throttled {}",
+        s(&ic["endpoint"]),
+        s(&ic["reachable"]),
+        s(&ic["lastSuccessAt"]),
+        s(&ic["calls"]),
+        s(&ic["errors"]),
+        s(&ic["throttled"]["requestLimitExceeded"])
+    );
+    if !ic["lastError"].is_null() {
+        let e = &ic["lastError"];
+        println!(
+            "  last error {} {}: {} {} (RequestId {})",
+            s(&e["at"]),
+            s(&e["action"]),
+            s(&e["code"]),
+            s(&e["message"]),
+            s(&e["requestId"])
+        );
+    }
+    println!(
+        "{:<12} {:<8} {:>7} {:>7} {:>7}  queue",
+        "tenant", "mode", "users", "groups", "members"
+    );
+    for t in body["tenants"].as_array().into_iter().flatten() {
+        let queue: Vec<String> = t["queueTotals"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, n)| n.as_i64().unwrap_or(0) > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        println!(
+            "{:<12} {:<8} {:>7} {:>7} {:>7}  {}{}",
+            s(&t["name"]),
+            s(&t["mode"]),
+            s(&t["users"]),
+            s(&t["groups"]),
+            s(&t["memberships"]),
+            if queue.is_empty() {
+                "empty".to_string()
+            } else {
+                queue.join(", ")
+            },
+            t["oldestDueAgeSecs"]
+                .as_f64()
+                .map(|a| format!(" (oldest due {a:.0}s)"))
+                .unwrap_or_default()
+        );
+    }
+    for a in body["alarms"].as_array().into_iter().flatten() {
+        println!("ALARM {} {}: {}", s(&a["tenant"]), s(&a["code"]), s(&a["message"]));
+    }
+    let failures = body["failures"].as_array().map(Vec::len).unwrap_or(0);
+    println!(
+        "tasks in progress: {}, failed operations: {failures} (cic-bridge jobs list --state failed)",
+        body["tasksInProgress"].as_array().map(Vec::len).unwrap_or(0)
+    );
+    Ok(())
 }

@@ -195,3 +195,48 @@ fn token_new_prints_a_fresh_token_once_and_the_environment_line() {
     assert!(!o.ok);
     assert!(o.stderr.contains("no tenant named \"other\""), "{}", o.stderr);
 }
+
+#[tokio::test]
+async fn status_asks_the_running_daemon() {
+    let app = crate::helpers::spawn_app().await;
+    app.create_user("status.user@corp.example").await;
+    let root = app.root.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let good = run(
+            &["status", "--url", &root],
+            &[("CIC_BRIDGE_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)],
+        );
+        let json = run(
+            &["status", "--url", &root, "--json"],
+            &[("CIC_BRIDGE_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)],
+        );
+        let wrong = run(
+            &["status", "--url", &root],
+            &[("CIC_BRIDGE_ADMIN_TOKEN", "not-the-admin-token-0123456789")],
+        );
+        let missing = run(&["status", "--url", &root], &[]);
+        (good, json, wrong, missing)
+    })
+    .await
+    .unwrap();
+    let (good, json, wrong, missing) = out;
+    assert!(good.ok, "{}", good.stderr);
+    assert!(good.stdout.starts_with("cic-bridge "), "{}", good.stdout);
+    // Tenant `a` holds the one user; tenant rows show users, groups and memberships.
+    let row = good
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("a "))
+        .unwrap_or_else(|| panic!("no row for tenant a:\n{}", good.stdout));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[..5], &["a", "shadow", "1", "0", "0"], "{row}");
+    assert!(json.ok, "{}", json.stderr);
+    let body: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(body["tenants"][0]["users"], 1, "{body}");
+    assert!(!wrong.ok && wrong.stderr.contains("401"), "{}", wrong.stderr);
+    assert!(
+        !missing.ok && missing.stderr.contains("CIC_BRIDGE_ADMIN_TOKEN"),
+        "{}",
+        missing.stderr
+    );
+}
