@@ -43,6 +43,8 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/jobs/release-held"),
     ("POST", "/admin/provision"),
     ("GET", "/admin/tasks"),
+    ("POST", "/admin/reconcile"),
+    ("GET", "/admin/explain?user=x"),
     ("GET", "/metrics"),
 ];
 
