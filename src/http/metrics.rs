@@ -109,6 +109,30 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AdminErr
             1.0,
         );
     }
+    if let Some(drift) = state.engine.last_drift() {
+        for (tenant, kinds) in &drift.tenants {
+            // Per tenant, even when clean (0), so that an alert can tell "compared, no drift"
+            // from "never compared". Unmanaged objects are reported, not drift.
+            g.gauge(
+                "cic_bridge_drift_items",
+                "Drift the last periodic reconciliation found (unmanaged objects excluded)",
+                &[("tenant", tenant)],
+                kinds
+                    .iter()
+                    .filter(|(k, _)| **k != "unmanaged")
+                    .map(|(_, n)| *n)
+                    .sum::<u64>() as f64,
+            );
+            for (kind, n) in kinds {
+                g.gauge(
+                    "cic_bridge_drift",
+                    "Differences between the store and Identity Center found by the last periodic reconciliation",
+                    &[("tenant", tenant), ("kind", kind)],
+                    *n as f64,
+                );
+            }
+        }
+    }
     for (zone, usage) in state.monitor.zones() {
         let s = &usage.stats;
         for (what, used, quota) in [

@@ -90,6 +90,7 @@ pub fn render(s: &Value) -> String {
     tenants(&mut h, &s["tenants"]);
     chart(&mut h, &s["queueHistory"]);
     alarms(&mut h, &s["alarms"]);
+    drift(&mut h, &s["drift"]);
     tasks(&mut h, &s["tasksInProgress"]);
     failures(&mut h, &s["failures"]);
     h.push_str(
@@ -276,6 +277,48 @@ fn alarms(h: &mut String, alarms: &Value) {
             v(&a["message"]),
             v(&a["raisedAt"]),
             v(&a["count"]),
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// The last periodic reconciliation (`engine.reconcile_interval_secs`): differences between
+/// the store and Identity Center by tenant and kind; `cic-bridge reconcile` shows the plan.
+fn drift(h: &mut String, drift: &Value) {
+    h.push_str("<h2>Drift</h2>");
+    if drift.is_null() {
+        h.push_str(
+            "<p id=\"drift\" class=\"muted\">No periodic reconciliation has run (engine.reconcile_interval_secs).</p>",
+        );
+        return;
+    }
+    let _ = write!(h, "<p class=\"muted\">Compared at {}.</p>", v(&drift["at"]));
+    h.push_str("<table id=\"drift\"><tr><th>Tenant</th><th>Differences</th></tr>");
+    for (tenant, kinds) in drift["tenants"].as_object().into_iter().flatten() {
+        let found: Vec<String> = kinds
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+            .map(|(k, n)| format!("{} {}", esc(k), v(n)))
+            .collect();
+        let _ = if found.is_empty() {
+            write!(h, "<tr><td>{}</td><td class=\"ok\">none</td></tr>", esc(tenant))
+        } else {
+            write!(
+                h,
+                "<tr><td>{}</td><td class=\"bad\">{}</td></tr>",
+                esc(tenant),
+                found.join(", ")
+            )
+        };
+    }
+    for (tenant, why) in drift["skipped"].as_object().into_iter().flatten() {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"muted\">not compared: {}</td></tr>",
+            esc(tenant),
+            v(why)
         );
     }
     h.push_str("</table>");

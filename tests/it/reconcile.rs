@@ -248,6 +248,39 @@ async fn drift_made_behind_the_bridges_back_is_planned_and_repaired() {
         seen["tenants"]["a"]["assignment_missing"].as_u64().unwrap_or(0) >= 1,
         "{seen}"
     );
+    // …and on the status page and in the metrics.
+    let page = app
+        .client
+        .get(format!("{}/admin", app.root))
+        .basic_auth("ops", Some(crate::helpers::ADMIN_TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let drift_table = &page[page.find("<table id=\"drift\">").expect("drift table on the page")..];
+    assert!(drift_table.contains("user_differs"), "{drift_table}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.root))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    };
+    assert!(series("cic_bridge_drift{tenant=\"a\",kind=\"user_differs\"}") >= 1.0);
+    assert!(series("cic_bridge_drift_items{tenant=\"a\"}") >= 2.0);
 
     // Apply, let the engine work, and Identity Center matches again.
     let (status, applied) = admin(&app, Method::POST, "/admin/reconcile?tenant=a&apply=true").await;
