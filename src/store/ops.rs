@@ -270,6 +270,89 @@ pub struct TenantSnapshot {
     pub assignments: Vec<(String, String, u64)>,
 }
 
+/// Rows of `cic_links` as both backends read them: (kind, SCIM id, CIC id, CIC name, synced JSON).
+pub(crate) type LinkRow = (String, String, String, String, String);
+
+impl TenantSnapshot {
+    /// Assembles a snapshot from the rows both backends read (documents and `synced` as JSON
+    /// text, accounts as signed integers).
+    pub(crate) fn from_rows(
+        users: Vec<(String, String)>,
+        groups: Vec<(String, String)>,
+        links: Vec<LinkRow>,
+        members: Vec<(String, String)>,
+        assignments: Vec<(String, String, i64)>,
+    ) -> Result<TenantSnapshot, super::StoreError> {
+        let parse = |rows: Vec<(String, String)>| -> Result<Vec<(String, Value)>, super::StoreError> {
+            rows.into_iter()
+                .map(|(id, doc)| Ok((id, serde_json::from_str(&doc)?)))
+                .collect()
+        };
+        let links = links
+            .into_iter()
+            .map(|(kind, scim_id, cic_id, cic_name, synced)| {
+                let kind = if kind == link_kind(ResourceKind::User) {
+                    ResourceKind::User
+                } else {
+                    ResourceKind::Group
+                };
+                Ok((
+                    kind,
+                    scim_id,
+                    CicLink {
+                        cic_id,
+                        cic_name,
+                        synced: serde_json::from_str(&synced)?,
+                    },
+                ))
+            })
+            .collect::<Result<_, super::StoreError>>()?;
+        Ok(TenantSnapshot {
+            users: parse(users)?,
+            groups: parse(groups)?,
+            links,
+            members,
+            assignments: assignments
+                .into_iter()
+                .map(|(g, rc, uin)| (g, rc, u64::try_from(uin).unwrap_or_default()))
+                .collect(),
+        })
+    }
+}
+
+/// Notes an operation records while it follows an Identity Center task (see `engine::exec`).
+const WAITING_ON_TASK: &str = "(result LIKE 'waiting for task%' OR result LIKE 'following running task%' \
+     OR result LIKE 'started task%' OR result LIKE 'started % assignment tasks')";
+
+/// The queue overview: operations per (tenant, kind, bucket) and the oldest due
+/// `next_attempt_at` of each. The bucket is the state, with `pending` split into `waiting`
+/// (following a task), `due` (may run now) and `scheduled` (a retry or a deferral not yet
+/// due). `now` is the placeholder of the one parameter (`?1` or `$1`); the rest is SQL both
+/// databases accept.
+pub(crate) fn queue_overview_sql(now: &str) -> String {
+    format!(
+        "SELECT tenant, kind, bucket, count(*), min(CASE WHEN bucket = 'due' THEN next_attempt_at END) FROM ( \
+           SELECT tenant, kind, next_attempt_at, CASE \
+             WHEN state = 'pending' AND {WAITING_ON_TASK} THEN 'waiting' \
+             WHEN state = 'pending' AND next_attempt_at <= {now} THEN 'due' \
+             WHEN state = 'pending' THEN 'scheduled' \
+             ELSE state END AS bucket FROM operations) AS q \
+         GROUP BY tenant, kind, bucket ORDER BY tenant, kind, bucket"
+    )
+}
+
+pub(crate) fn to_queue_counts(rows: Vec<(String, String, String, i64, Option<String>)>) -> Vec<QueueCount> {
+    rows.into_iter()
+        .map(|(tenant, kind, bucket, count, oldest_due)| QueueCount {
+            tenant,
+            kind,
+            bucket,
+            count,
+            oldest_due,
+        })
+        .collect()
+}
+
 /// A link to save together with an operation's outcome.
 #[derive(Debug, Clone)]
 pub struct LinkWrite {
@@ -279,7 +362,7 @@ pub struct LinkWrite {
     pub link: CicLink,
 }
 
-/// One line of the queue overview (see `SqliteStore::queue_overview`).
+/// One line of the queue overview (see `queue_overview_sql`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueCount {
     pub tenant: String,

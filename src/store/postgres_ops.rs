@@ -750,11 +750,6 @@ impl PgStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let parse = |rows: Vec<(String, String)>| -> Result<Vec<(String, Value)>, StoreError> {
-            rows.into_iter()
-                .map(|(id, doc)| Ok((id, serde_json::from_str(&doc)?)))
-                .collect()
-        };
         let users: Vec<(String, String)> =
             sqlx::query_as("SELECT id, doc::text FROM scim_users WHERE tenant = $1 ORDER BY id")
                 .bind(tenant)
@@ -765,7 +760,7 @@ impl PgStore {
                 .bind(tenant)
                 .fetch_all(&mut *tx)
                 .await?;
-        let links: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        let links: Vec<super::ops::LinkRow> = sqlx::query_as(
             "SELECT kind, scim_id, cic_id, cic_name, synced FROM cic_links WHERE tenant = $1 ORDER BY kind, scim_id",
         )
         .bind(tenant)
@@ -784,33 +779,7 @@ impl PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.rollback().await?;
-        let mut out = TenantSnapshot {
-            users: parse(users)?,
-            groups: parse(groups)?,
-            members,
-            assignments: assignments
-                .into_iter()
-                .map(|(g, rc, uin)| (g, rc, u64::try_from(uin).unwrap_or_default()))
-                .collect(),
-            links: Vec::with_capacity(links.len()),
-        };
-        for (kind, scim_id, cic_id, cic_name, synced) in links {
-            let kind = if kind == "user" {
-                ResourceKind::User
-            } else {
-                ResourceKind::Group
-            };
-            out.links.push((
-                kind,
-                scim_id,
-                CicLink {
-                    cic_id,
-                    cic_name,
-                    synced: serde_json::from_str(&synced)?,
-                },
-            ));
-        }
-        Ok(out)
+        TenantSnapshot::from_rows(users, groups, links, members, assignments)
     }
 
     /// Reconciliation's fixes and the operations that repair them, in one transaction (see
@@ -836,30 +805,12 @@ impl PgStore {
 
     /// Operations per (tenant, kind, bucket); see `SqliteStore::queue_overview`.
     pub async fn queue_overview(&self, now: OffsetDateTime) -> Result<Vec<QueueCount>, StoreError> {
-        let sql = format!(
-            "SELECT tenant, kind, bucket, count(*), min(CASE WHEN bucket = 'due' THEN next_attempt_at END) FROM ( \
-               SELECT tenant, kind, next_attempt_at, CASE \
-                 WHEN state = 'pending' AND {} THEN 'waiting' \
-                 WHEN state = 'pending' AND next_attempt_at <= $1 THEN 'due' \
-                 WHEN state = 'pending' THEN 'scheduled' \
-                 ELSE state END AS bucket FROM operations) AS q \
-             GROUP BY tenant, kind, bucket ORDER BY tenant, kind, bucket",
-            super::sqlite_ops::WAITING_ON_TASK
-        );
+        let sql = super::ops::queue_overview_sql("$1");
         let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(ts(now))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(tenant, kind, bucket, count, oldest_due)| QueueCount {
-                tenant,
-                kind,
-                bucket,
-                count,
-                oldest_due,
-            })
-            .collect())
+        Ok(super::ops::to_queue_counts(rows))
     }
 
     /// Group memberships held per tenant.

@@ -747,11 +747,6 @@ impl SqliteStore {
     /// transaction, so the parts agree with each other.
     pub async fn tenant_snapshot(&self, tenant: &str) -> Result<TenantSnapshot, StoreError> {
         let mut tx = self.read.begin().await?;
-        let parse = |rows: Vec<(String, String)>| -> Result<Vec<(String, Value)>, StoreError> {
-            rows.into_iter()
-                .map(|(id, doc)| Ok((id, serde_json::from_str(&doc)?)))
-                .collect()
-        };
         let users: Vec<(String, String)> =
             sqlx::query_as("SELECT id, doc FROM scim_users WHERE tenant = ?1 ORDER BY id")
                 .bind(tenant)
@@ -762,7 +757,7 @@ impl SqliteStore {
                 .bind(tenant)
                 .fetch_all(&mut *tx)
                 .await?;
-        let links: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        let links: Vec<super::ops::LinkRow> = sqlx::query_as(
             "SELECT kind, scim_id, cic_id, cic_name, synced FROM cic_links WHERE tenant = ?1 ORDER BY kind, scim_id",
         )
         .bind(tenant)
@@ -781,33 +776,7 @@ impl SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.rollback().await?;
-        let mut out = TenantSnapshot {
-            users: parse(users)?,
-            groups: parse(groups)?,
-            members,
-            assignments: assignments
-                .into_iter()
-                .map(|(g, rc, uin)| (g, rc, u64::try_from(uin).unwrap_or_default()))
-                .collect(),
-            links: Vec::with_capacity(links.len()),
-        };
-        for (kind, scim_id, cic_id, cic_name, synced) in links {
-            let kind = if kind == "user" {
-                ResourceKind::User
-            } else {
-                ResourceKind::Group
-            };
-            out.links.push((
-                kind,
-                scim_id,
-                CicLink {
-                    cic_id,
-                    cic_name,
-                    synced: serde_json::from_str(&synced)?,
-                },
-            ));
-        }
-        Ok(out)
+        TenantSnapshot::from_rows(users, groups, links, members, assignments)
     }
 
     /// Reconciliation's fixes: corrections of what the store believes Identity Center holds,
@@ -833,38 +802,17 @@ impl SqliteStore {
     }
 }
 
-/// Notes an operation records while it follows an Identity Center task (see `engine::exec`).
-pub(super) const WAITING_ON_TASK: &str = "(result LIKE 'waiting for task%' OR result LIKE 'following running task%' \
-     OR result LIKE 'started task%' OR result LIKE 'started % assignment tasks')";
-
 impl SqliteStore {
     /// Operations per (tenant, kind, bucket) and the oldest due `next_attempt_at` of each. The
     /// bucket is the state, with `pending` split into `waiting` (following a task), `due`
     /// (may run now) and `scheduled` (a retry or a deferral not yet due).
     pub async fn queue_overview(&self, now: OffsetDateTime) -> Result<Vec<super::ops::QueueCount>, StoreError> {
-        let sql = format!(
-            "SELECT tenant, kind, bucket, count(*), min(CASE WHEN bucket = 'due' THEN next_attempt_at END) FROM ( \
-               SELECT tenant, kind, next_attempt_at, CASE \
-                 WHEN state = 'pending' AND {WAITING_ON_TASK} THEN 'waiting' \
-                 WHEN state = 'pending' AND next_attempt_at <= ?1 THEN 'due' \
-                 WHEN state = 'pending' THEN 'scheduled' \
-                 ELSE state END AS bucket FROM operations) \
-             GROUP BY tenant, kind, bucket ORDER BY tenant, kind, bucket"
-        );
+        let sql = super::ops::queue_overview_sql("?1");
         let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(ts(now))
             .fetch_all(&self.read)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(tenant, kind, bucket, count, oldest_due)| super::ops::QueueCount {
-                tenant,
-                kind,
-                bucket,
-                count,
-                oldest_due,
-            })
-            .collect())
+        Ok(super::ops::to_queue_counts(rows))
     }
 
     /// Group memberships held per tenant.
