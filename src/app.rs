@@ -283,6 +283,13 @@ pub async fn run_listeners(
         _ => None,
     };
     let sampler = tokio::spawn(monitor.run(store.clone(), engine.clone(), shutdown.clone()));
+    // Learns of store outages (disk full, database down) and of their end, without waiting for
+    // a client's write; see `store::health`.
+    let health = tokio::spawn(store.clone().watch_health(
+        engine.owner().to_owned(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
     let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
     let worker = tokio::spawn(engine.clone().run(shutdown.clone(), drain));
     let stop = shutdown.clone();
@@ -318,6 +325,7 @@ pub async fn run_listeners(
         ),
     }
     sampler.abort();
+    health.abort();
     // The engine drains within the same deadline (it started counting at the same signal).
     if tokio::time::timeout(drain + Duration::from_secs(1), worker)
         .await

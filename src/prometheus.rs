@@ -147,8 +147,17 @@ pub struct StateGauges {
 
 impl StateGauges {
     pub fn gauge(&mut self, name: &'static str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.sample(name, "gauge", help, labels, value);
+    }
+
+    /// A counter kept by the app (not by the process-wide recorder).
+    pub fn counter(&mut self, name: &'static str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.sample(name, "counter", help, labels, value);
+    }
+
+    fn sample(&mut self, name: &'static str, kind: &str, help: &str, labels: &[(&str, &str)], value: f64) {
         if self.declared.insert(name) {
-            let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         }
         let _ = write!(self.out, "{name}");
         if !labels.is_empty() {

@@ -135,6 +135,10 @@ pub struct Engine {
     /// The last periodic reconciliation (`engine.reconcile_interval_secs`).
     last_drift: std::sync::Mutex<Option<reconcile::DriftReport>>,
     last_reconcile: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Claimed operations whose outcome the store could not record (it failed after the
+    /// call): run again as soon as the store commits (see `rerun_unrecorded`).
+    unrecorded: std::sync::Mutex<Vec<i64>>,
+    unrecorded_total: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -174,7 +178,43 @@ impl Engine {
             leading: AtomicBool::new(false),
             last_drift: Default::default(),
             last_reconcile: Default::default(),
+            unrecorded: Default::default(),
+            unrecorded_total: Default::default(),
         })
+    }
+
+    /// Identity Center calls whose outcome the store could not record, since start-up.
+    pub fn unrecorded_outcomes(&self) -> u64 {
+        self.unrecorded_total.load(Ordering::Relaxed)
+    }
+
+    /// This process's lease owner id (also its row in the store's write probe).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Once the store commits again, hands the operations whose outcome was lost back to the
+    /// queue at once, instead of when their leases expire: their leases are ended now, and the
+    /// next housekeeping turn requeues them with the attempt counted, so the re-run looks its
+    /// object up (by cic-bridge's marker) before creating anything.
+    async fn rerun_unrecorded(&self) {
+        let ids: Vec<i64> = std::mem::take(&mut *lock(&self.unrecorded));
+        let mut left = Vec::new();
+        for id in ids {
+            let ended = self.now() - time::Duration::microseconds(1);
+            match self.store.renew_lease(id, &self.owner, ended).await {
+                Ok(true) => tracing::info!(
+                    job = id,
+                    "the store is back: running again the operation whose outcome was lost"
+                ),
+                // Another worker took it over meanwhile: it runs there.
+                Ok(false) => {}
+                Err(_) => left.push(id),
+            }
+        }
+        if !left.is_empty() {
+            lock(&self.unrecorded).extend(left);
+        }
     }
 
     /// Whether this process runs the engine's workers now (it leads the database).
@@ -385,6 +425,23 @@ impl Engine {
                     .unwrap_or(0);
                 (excluded, room)
             };
+            // Outcomes cannot be recorded while the store cannot commit: claim nothing (a call
+            // now would be a call whose result is lost), wait for the store to come back.
+            if !self.store.health().writable() {
+                let mut writable = self.store.health().subscribe();
+                tracing::warn!("the store cannot commit: the engine claims nothing until it recovers");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = lost.cancelled() => break,
+                    _ = writable.wait_for(|w| *w) => {},
+                }
+                continue;
+            }
+            if !lock(&self.unrecorded).is_empty() {
+                self.rerun_unrecorded().await;
+                last_housekeeping = tokio::time::Instant::now() - Duration::from_secs(3600);
+                continue;
+            }
             let free = permits.available_permits().min(room);
             let mut claimed = 0;
             if free > 0 {
@@ -572,6 +629,13 @@ impl Engine {
             match self.store.finish(op.id, &self.owner, &finish, self.now(), &writes).await {
                 Ok(true) => {}
                 Ok(false) => tracing::warn!("lease lost before the outcome was recorded; another worker runs it again"),
+                Err(e) if e.is_transient() => {
+                    // Identity Center may have acted; the store did not record it. The
+                    // operation runs again once the store is back (`rerun_unrecorded`).
+                    self.unrecorded_total.fetch_add(1, Ordering::Relaxed);
+                    lock(&self.unrecorded).push(op.id);
+                    tracing::error!(error = %e, "recording the outcome failed; the operation runs again when the store is back");
+                }
                 Err(e) => tracing::error!(error = %e, "recording the outcome failed; the operation runs again when its lease expires"),
             }
             self.completed.notify_waiters();

@@ -59,6 +59,13 @@ const BASIC_CHALLENGE: &str = "Basic realm=\"cic-bridge admin\"";
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Unavailable { reason, .. } = &e {
+            tracing::warn!(error = %e, "admin: the store is unavailable");
+            return AdminError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the store is unavailable ({reason}); retry later"),
+            );
+        }
         tracing::error!(error = %e, "admin: store failure");
         AdminError(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,8 +151,25 @@ pub(crate) fn op_json(o: &OpStatus) -> Value {
     })
 }
 
-async fn status(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
-    Ok(Json(super::status::gather(&state).await?))
+async fn status(State(state): State<AppState>) -> Response {
+    match super::status::gather(&state).await {
+        Ok(v) => Json(v).into_response(),
+        // PostgreSQL down: the queue cannot be read, but what this process knows (the outage,
+        // its alarm) is exactly what the operator needs to see.
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error = %e, "status: the store cannot be read");
+            let body = json!({
+                "error": format!("the store cannot be read: {e}"),
+                "status": 503,
+                "version": env!("CARGO_PKG_VERSION"),
+                "engineLeader": state.engine.is_leader(),
+                "store": super::status::store_json(&state),
+                "alarms": super::status::store_alarm(&state).into_iter().collect::<Vec<_>>(),
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        Err(e) => AdminError::from(e).into_response(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -33,15 +33,22 @@ impl From<StoreError> for ApiError {
                 ids.join(", ")
             )),
             StoreError::Scim(e) => e,
+            // Nothing was stored, and the same request succeeds once the store commits again:
+            // 503 with Retry-After is what Okta and Entra retry (they do not retry a 500).
+            StoreError::Unavailable { reason, source } => {
+                tracing::warn!(reason, error = %source, "write refused: the store cannot commit");
+                ScimError::unavailable(format!(
+                    "the store cannot commit writes now ({reason}); nothing was stored, retry later"
+                ))
+            }
+            StoreError::Busy(source) => {
+                tracing::info!(error = %source, "write refused: transaction conflict");
+                ScimError::unavailable("the write met a concurrent one; nothing was stored, retry")
+            }
             other => {
                 // The cause is logged once here, inside the request span; the body says little.
                 tracing::error!(error = %other, "store failure");
-                match other {
-                    StoreError::Db(sqlx::Error::PoolTimedOut) => {
-                        ScimError::unavailable("the database is busy; retry later")
-                    }
-                    _ => ScimError::internal(),
-                }
+                ScimError::internal()
             }
         })
     }

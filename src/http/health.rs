@@ -1,5 +1,5 @@
 //! `/healthz` (the process answers) and `/readyz` (this process can serve: the database
-//! answers, every embedded migration is applied, the configuration was accepted). Open without
+//! answers and commits writes, every embedded migration is applied, the configuration was accepted). Open without
 //! a token so that probes need no secret; they say nothing a stranger could use.
 
 use axum::Router;
@@ -41,10 +41,22 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>
             json!({"status": "failed", "reason": "cannot read the applied migrations"})
         }
     };
-    let ready = [&config, &database, &migrations].iter().all(|c| c["status"] == "ok");
+    // Reads may answer while writes cannot commit (a full disk): a load balancer should then
+    // send SCIM traffic elsewhere, and the reason tells the operator what to fix.
+    let writes = match state.store.health().outage() {
+        None => json!({"status": "ok"}),
+        Some(o) => json!({
+            "status": "failed",
+            "reason": format!("the store cannot commit writes: {}", o.reason),
+            "since": crate::store::format_time(o.since),
+        }),
+    };
+    let ready = [&config, &database, &migrations, &writes]
+        .iter()
+        .all(|c| c["status"] == "ok");
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
-        "checks": {"database": database, "migrations": migrations, "config": config},
+        "checks": {"database": database, "writes": writes, "migrations": migrations, "config": config},
     });
     let code = if ready {
         StatusCode::OK

@@ -31,6 +31,29 @@ fn rfc3339(t: OffsetDateTime) -> String {
     crate::store::format_time(t)
 }
 
+/// The store's side of the status: whether writes commit, since when not and why.
+pub fn store_json(state: &AppState) -> Value {
+    let health = state.store.health();
+    let outage = health.outage();
+    json!({
+        "writable": outage.is_none(),
+        "unavailableSince": outage.as_ref().map(|o| rfc3339(o.since)),
+        "reason": outage.as_ref().map(|o| o.reason.clone()),
+        "refusedWrites": health.refused_writes(),
+        "unrecordedOutcomes": state.engine.unrecorded_outcomes(),
+    })
+}
+
+/// The alarm raised while the store cannot commit. Kept in memory: the store that would hold
+/// it is the one failing.
+pub fn store_alarm(state: &AppState) -> Option<Value> {
+    state.store.health().outage().map(|o| {
+        json!({"tenant": null, "code": "storeUnavailable",
+               "message": format!("the store cannot commit writes: {}; SCIM writes answer 503 and the engine is paused until it recovers", o.reason),
+               "raisedAt": rfc3339(o.since), "updatedAt": rfc3339(o.since), "count": 1, "zoneUsage": null})
+    })
+}
+
 pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
     let store = &state.store;
     let now = state.engine.now();
@@ -105,16 +128,16 @@ pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
             .and_then(|t| zones.get(&t.zone_id))
             .map(|z| &z.stats)
     };
-    let alarms: Vec<Value> = alarms
+    let alarms: Vec<Value> = store_alarm(state)
         .into_iter()
-        .map(|a| {
+        .chain(alarms.into_iter().map(|a| {
             // A quota alarm is more useful with the zone's numbers beside it.
             let usage = a.code.starts_with("quota:").then(|| zone_of(&a.tenant)).flatten().map(|s| {
                 json!({"users": s.user_count, "userQuota": s.user_quota, "groups": s.group_count, "groupQuota": s.group_quota})
             });
             json!({"tenant": a.tenant, "code": a.code, "message": a.message, "raisedAt": a.raised_at,
                    "updatedAt": a.updated_at, "count": a.count, "zoneUsage": usage})
-        })
+        }))
         .collect();
     let stats = state.engine.client.stats();
     let last_error = stats.last_error().map(|e| {
@@ -143,6 +166,7 @@ pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
         // The last periodic reconciliation (engine.reconcile_interval_secs); null when off.
         "drift": state.engine.last_drift(),
         "now": rfc3339(now),
+        "store": store_json(state),
         "tenants": tenants,
         "tasksInProgress": tasks,
         "failures": failures,

@@ -9,6 +9,7 @@
 //! claimed with `FOR UPDATE SKIP LOCKED`, and one engine leader elected with an advisory lock
 //! (see [`leader`]).
 
+pub mod health;
 pub mod leader;
 pub mod ops;
 mod postgres;
@@ -45,14 +46,88 @@ pub enum StoreError {
     UnknownMembers(Vec<String>),
     #[error(transparent)]
     Scim(#[from] ScimError),
+    /// The database cannot commit now (disk full, read-only, locked elsewhere, down, cut off):
+    /// nothing was stored, and the same request can succeed later.
+    #[error("the store cannot commit: {reason} ({source})")]
+    Unavailable { reason: &'static str, source: sqlx::Error },
+    /// A transient conflict between transactions (PostgreSQL serialization failure or deadlock):
+    /// nothing was stored; retrying is safe. Unlike `Unavailable`, the store is healthy.
+    #[error("transaction conflict, retry: {0}")]
+    Busy(sqlx::Error),
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored document is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("stored data is not valid: {0}")]
     Invalid(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match classify(&e) {
+            Fault::Unavailable(reason) => StoreError::Unavailable { reason, source: e },
+            Fault::Busy => StoreError::Busy(e),
+            Fault::Other => StoreError::Db(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the same request may succeed later without change (answered 503 + Retry-After).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. } | StoreError::Busy(_))
+    }
+}
+
+enum Fault {
+    Unavailable(&'static str),
+    Busy,
+    Other,
+}
+
+/// Sorts a database error into "the store cannot commit now" (an outage: the cause is outside
+/// the request and goes away by itself or by an operator's hand), a transient conflict, or
+/// anything else (a bug or bad data: 500).
+fn classify(e: &sqlx::Error) -> Fault {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::Tls(_) => Fault::Unavailable("the database connection failed"),
+        E::PoolTimedOut => Fault::Unavailable("no database connection became free in time"),
+        E::PoolClosed => Fault::Unavailable("the store is shutting down"),
+        E::WorkerCrashed => Fault::Unavailable("the database connection's worker stopped"),
+        // PostgreSQL's protocol errors here mean a connection cut mid-message.
+        E::Protocol(_) => Fault::Unavailable("the database connection failed"),
+        E::Database(d) => {
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary result codes (https://sqlite.org/rescode.html); extended codes keep
+                // the primary one in the low byte.
+                let code = d.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0) & 0xff;
+                return match code {
+                    5 | 6 => Fault::Unavailable("the database is locked by another process (SQLITE_BUSY)"),
+                    7 => Fault::Unavailable("SQLite is out of memory (SQLITE_NOMEM)"),
+                    8 => Fault::Unavailable("the database file is read-only (SQLITE_READONLY)"),
+                    10 => Fault::Unavailable("disk I/O error (SQLITE_IOERR)"),
+                    13 => Fault::Unavailable("the disk is full (SQLITE_FULL)"),
+                    14 => Fault::Unavailable("the database file cannot be opened (SQLITE_CANTOPEN)"),
+                    _ => Fault::Other,
+                };
+            }
+            let state = d.code().unwrap_or_default();
+            match state.as_ref() {
+                "40001" | "40P01" => Fault::Busy,
+                "25006" => Fault::Unavailable("PostgreSQL accepts no writes (a read-only transaction or a standby)"),
+                "53100" => Fault::Unavailable("PostgreSQL's disk is full"),
+                "57P01" | "57P02" | "57P03" => Fault::Unavailable("PostgreSQL is shutting down or starting up"),
+                "58030" => Fault::Unavailable("PostgreSQL reports an I/O error"),
+                s if s.starts_with("08") => Fault::Unavailable("the connection to PostgreSQL failed"),
+                s if s.starts_with("53") => Fault::Unavailable("PostgreSQL is out of resources"),
+                _ => Fault::Other,
+            }
+        }
+        _ => Fault::Other,
+    }
 }
 
 /// A stored resource.
@@ -154,17 +229,81 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
+        let r = match self {
             Store::Sqlite(s) => s.ping().await,
             Store::Postgres(s) => s.ping().await,
+        };
+        self.observe(r, false)
+    }
+
+    /// Whether writes commit now (see [`health`]).
+    pub fn health(&self) -> &health::StoreHealth {
+        match self {
+            Store::Sqlite(s) => &s.health,
+            Store::Postgres(s) => &s.health,
+        }
+    }
+
+    /// Records what a call tells about the store's health: a transient failure starts (or
+    /// continues) an outage; a write that committed (`wrote`) ends it.
+    fn observe<T>(&self, r: Result<T, StoreError>, wrote: bool) -> Result<T, StoreError> {
+        match &r {
+            Ok(_) if wrote => self.health().committed(),
+            Err(StoreError::Unavailable { reason, .. }) => self.health().failed(reason),
+            _ => {}
+        }
+        r
+    }
+
+    /// A SCIM write's outcome: also counts the writes refused for the store's sake.
+    fn observe_scim_write<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if matches!(&r, Err(e) if e.is_transient()) {
+            self.health().count_refused_write();
+        }
+        // A write refused for the request's own sake (a conflict, a bad member) still shows
+        // that the database answers, but not that it commits: only success ends an outage.
+        self.observe(r, true)
+    }
+
+    /// One-row write in its own transaction, as `owner` (this process), to learn whether the
+    /// store commits (see [`health`]).
+    pub async fn probe_write(&self, owner: &str) -> Result<(), StoreError> {
+        let r = match self {
+            Store::Sqlite(s) => s.probe_write(owner).await,
+            Store::Postgres(s) => s.probe_write(owner).await,
+        };
+        self.observe(r, true)
+    }
+
+    /// Keeps [`health`] current until `shutdown`: every second while the store cannot commit
+    /// (so recovery is noticed with no client writing), every `idle` otherwise (so an outage
+    /// is noticed, and readiness turns, before a client's write meets it).
+    pub async fn watch_health(self, owner: String, idle: Duration, shutdown: tokio_util::sync::CancellationToken) {
+        loop {
+            let wait = if self.health().writable() {
+                idle
+            } else {
+                Duration::from_secs(1)
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            match tokio::time::timeout(Duration::from_secs(15), self.probe_write(&owner)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if e.is_transient() => tracing::debug!(error = %e, "write probe failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "write probe failed"),
+                Err(_) => self.health().failed("a one-row write did not finish within 15 s"),
+            }
         }
     }
 
     pub async fn get(&self, kind: ResourceKind, tenant: &str, id: &str) -> Result<Option<Row>, StoreError> {
-        match self {
+        let r = match self {
             Store::Sqlite(s) => s.get(kind, tenant, id).await,
             Store::Postgres(s) => s.get(kind, tenant, id).await,
-        }
+        };
+        self.observe(r, false)
     }
 
     pub async fn list(
@@ -173,10 +312,11 @@ impl Store {
         tenant: &str,
         q: &ListQuery<'_>,
     ) -> Result<(i64, Vec<Row>), StoreError> {
-        match self {
+        let r = match self {
             Store::Sqlite(s) => s.list(kind, tenant, q).await,
             Store::Postgres(s) => s.list(kind, tenant, q).await,
-        }
+        };
+        self.observe(r, false)
     }
 
     /// Members of each group (`kind = Group`) or groups of each user (`kind = User`).
@@ -186,10 +326,11 @@ impl Store {
         tenant: &str,
         ids: &[&str],
     ) -> Result<Vec<(String, Link)>, StoreError> {
-        match self {
+        let r = match self {
             Store::Sqlite(s) => s.links(kind, tenant, ids).await,
             Store::Postgres(s) => s.links(kind, tenant, ids).await,
-        }
+        };
+        self.observe(r, false)
     }
 
     pub async fn create(
@@ -199,10 +340,11 @@ impl Store {
         doc: Map<String, Value>,
         members: Option<Vec<String>>,
     ) -> Result<(Row, i64), StoreError> {
-        match self {
+        let r = match self {
             Store::Sqlite(s) => s.create(kind, tenant, doc, members).await,
             Store::Postgres(s) => s.create(kind, tenant, doc, members).await,
-        }
+        };
+        self.observe_scim_write(r)
     }
 
     pub async fn replace(
@@ -213,10 +355,11 @@ impl Store {
         if_match: Option<&IfMatch>,
         new: Replacement,
     ) -> Result<Row, StoreError> {
-        match self {
+        let r = match self {
             Store::Sqlite(s) => s.replace(kind, tenant, id, if_match, new).await,
             Store::Postgres(s) => s.replace(kind, tenant, id, if_match, new).await,
-        }
+        };
+        self.observe_scim_write(r)
     }
 
     /// Reads the resource inside the write transaction, lets `f` compute the change, and
@@ -232,10 +375,11 @@ impl Store {
     where
         F: FnOnce(&Row) -> Result<PatchOutcome, ScimError> + Send,
     {
-        match self {
+        let r = match self {
             Store::Sqlite(s) => s.patch(kind, tenant, id, if_match, f).await,
             Store::Postgres(s) => s.patch(kind, tenant, id, if_match, f).await,
-        }
+        };
+        self.observe_scim_write(r)
     }
 
     pub async fn delete(
@@ -245,10 +389,11 @@ impl Store {
         id: &str,
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
-        match self {
+        let r = match self {
             Store::Sqlite(s) => s.delete(kind, tenant, id, if_match).await,
             Store::Postgres(s) => s.delete(kind, tenant, id, if_match).await,
-        }
+        };
+        self.observe_scim_write(r)
     }
 
     /// Count of pending outbox operations per kind for a tenant (diagnostics and tests).
@@ -274,10 +419,11 @@ macro_rules! delegate {
             $(
                 $(#[$m])*
                 pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
-                    match self {
+                    let r = match self {
                         Store::Sqlite(s) => s.$name($($arg),*).await,
                         Store::Postgres(s) => s.$name($($arg),*).await,
-                    }
+                    };
+                    self.observe(r, false)
                 }
             )*
         }

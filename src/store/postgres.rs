@@ -25,6 +25,7 @@ pub struct PgStore {
     pub(super) pool: PgPool,
     /// For the leader lock's dedicated connection (see `leader.rs`).
     pub(super) options: std::sync::Arc<PgConnectOptions>,
+    pub(super) health: std::sync::Arc<super::health::StoreHealth>,
 }
 
 type RowTuple = (String, String, i64, String, String, Option<String>);
@@ -119,16 +120,30 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)?
             .application_name("cic-bridge")
             .options([("plan_cache_mode", "force_custom_plan")]);
+        // While PostgreSQL is down, acquiring keeps trying to connect until this timeout; a
+        // SCIM client then waits this long for its 503. Ten seconds rides out a fast restart
+        // and stays well within the IdPs' own request timeouts.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore {
             pool,
             options: std::sync::Arc::new(options),
+            health: std::sync::Arc::default(),
         })
+    }
+
+    /// The write probe (see `health`): this process's row rewritten in its own transaction.
+    pub async fn probe_write(&self, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO store_probe (id, at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+            .bind(owner)
+            .bind(now_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ use crate::scim::schema::{self, ResourceKind};
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(super) write: SqlitePool,
+    pub(super) health: std::sync::Arc<super::health::StoreHealth>,
     pub(super) read: SqlitePool,
     /// Creates go through one task that commits the creates waiting at that moment together
     /// (group commit, see [`group_commit`]).
@@ -31,6 +32,10 @@ struct CreateJob {
     members: Option<Vec<String>>,
     reply: tokio::sync::oneshot::Sender<Created>,
 }
+
+/// How long a statement waits for another process's lock before SQLITE_BUSY (503).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const BUSY_TIMEOUT_PRAGMA: &str = "PRAGMA busy_timeout = 10000";
 
 /// Largest number of creates committed together.
 const GROUP_COMMIT_MAX: usize = 256;
@@ -112,14 +117,37 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(BUSY_TIMEOUT);
         // An in-process SQLite connection cannot drop like a network one: the default ping on
         // every acquire only costs a round trip to sqlx's connection thread.
+        let health = std::sync::Arc::new(super::health::StoreHealth::default());
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
+            .after_release({
+                let health = health.clone();
+                move |conn, _| {
+                    let outage = !health.writable();
+                    Box::pin(async move { writer_reusable(conn, outage).await })
+                }
+            })
+            // During an outage the writer waits for another process's lock only briefly: the
+            // store is known not to commit, and one writer serves every request in turn, so
+            // ten seconds each would queue the 503s of waiting clients behind one another.
+            .after_connect({
+                let health = health.clone();
+                move |conn, _| {
+                    let outage = !health.writable();
+                    Box::pin(async move {
+                        if outage {
+                            sqlx::raw_sql("PRAGMA busy_timeout = 1000").execute(conn).await?;
+                        }
+                        Ok(())
+                    })
+                }
+            })
             .connect_with(opts.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
@@ -134,7 +162,22 @@ impl SqliteStore {
             .await?;
         let (creates, queue) = tokio::sync::mpsc::channel(GROUP_COMMIT_MAX * 4);
         tokio::spawn(group_commit(write.clone(), queue));
-        Ok(SqliteStore { write, read, creates })
+        Ok(SqliteStore {
+            write,
+            health,
+            read,
+            creates,
+        })
+    }
+
+    /// The write probe (see `health`): one row rewritten in its own transaction.
+    pub async fn probe_write(&self, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO store_probe (id, at) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+            .bind(owner)
+            .bind(now_string())
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -271,7 +314,7 @@ impl SqliteStore {
             members,
             reply,
         };
-        let closed = || StoreError::Db(sqlx::Error::PoolClosed);
+        let closed = || StoreError::from(sqlx::Error::PoolClosed);
         self.creates.send(job).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
@@ -375,6 +418,30 @@ impl SqliteStore {
     }
 }
 
+/// Whether the writer connection may serve the next write (sqlx's `after_release` hook).
+///
+/// After a failed COMMIT, SQLite may have rolled the transaction back by itself (SQLITE_FULL,
+/// SQLITE_IOERR, SQLITE_BUSY) or kept it open, and sqlx's count of open transactions can then
+/// disagree with the connection: sqlx's rollback on drop fails, the count stays at one, and
+/// every later `begin` became a SAVEPOINT inside a transaction that never committed. Each
+/// write then "succeeded" and was answered 201 while nothing reached the disk (6,000 creates
+/// on a full 3 MB disk: 5,918 acknowledged and lost). A connection that may be in that state
+/// is closed instead (closing rolls back whatever is open) and the pool opens a fresh one.
+/// During an outage every write gets a fresh connection too: one opened before the database
+/// file became read-only keeps failing after it is writable again.
+async fn writer_reusable(conn: &mut sqlx::SqliteConnection, outage: bool) -> Result<bool, sqlx::Error> {
+    if outage || sqlx::Connection::is_in_transaction(conn) {
+        return Ok(false);
+    }
+    // A connection opened during the outage that just ended waits its normal time again.
+    sqlx::raw_sql(BUSY_TIMEOUT_PRAGMA).execute(&mut *conn).await?;
+    // sqlx's count says no transaction: check that SQLite agrees (BEGIN fails inside one).
+    if sqlx::raw_sql("BEGIN").execute(&mut *conn).await.is_err() {
+        return Ok(false);
+    }
+    Ok(sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok())
+}
+
 /// Group commit of creates. Each create runs in its own savepoint inside one transaction per
 /// batch, so a create that fails (a duplicate userName) rolls back alone and answers its own
 /// error; the batch then commits once, synced to disk as `synchronous` says, and only then does
@@ -383,20 +450,30 @@ impl SqliteStore {
 async fn group_commit(write: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<CreateJob>) {
     let mut batch = Vec::with_capacity(GROUP_COMMIT_MAX);
     while queue.recv_many(&mut batch, GROUP_COMMIT_MAX).await > 0 {
-        let jobs = std::mem::take(&mut batch);
+        let mut jobs = std::mem::take(&mut batch).into_iter();
         let mut done: Vec<(tokio::sync::oneshot::Sender<Created>, Created)> = Vec::with_capacity(jobs.len());
         let outcome: Result<(), StoreError> = async {
             let mut tx = write.begin().await?;
-            for job in jobs {
+            for job in jobs.by_ref() {
                 let now = now_string();
                 let mut sp = sqlx::Acquire::begin(&mut tx).await?;
                 let result = create_in(&mut sp, job.kind, &job.tenant, job.doc, job.members, &now).await;
-                if result.is_ok() {
-                    sp.commit().await?;
+                // A savepoint that cannot be released or rolled back fails the whole batch;
+                // this job is answered with the others below.
+                let settled = if result.is_ok() {
+                    sp.commit().await
                 } else {
-                    sp.rollback().await?;
-                }
+                    sp.rollback().await
+                };
                 done.push((job.reply, result));
+                settled?;
+                // A create that failed for the database's sake (not its own: a duplicate
+                // userName) fails the batch, so that no one is told it committed.
+                if let Some((_, Err(e))) = done.last() {
+                    if e.is_transient() || matches!(e, StoreError::Db(_)) {
+                        return Err(batch_error(e));
+                    }
+                }
             }
             tx.commit().await?;
             Ok(())
@@ -409,15 +486,29 @@ async fn group_commit(write: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<
                 }
             }
             Err(e) => {
-                // Nothing of this batch is stored; every caller hears so.
-                let msg = e.to_string();
+                // Nothing of this batch is stored; every caller hears so, with an error that
+                // keeps its class (a full disk is 503 for each of them, not 500).
+                tracing::warn!(error = %e, creates = done.len() + jobs.len(), "batch of creates not committed");
                 for (reply, _) in done {
-                    let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(format!(
-                        "batch commit failed: {msg}"
-                    )))));
+                    let _ = reply.send(Err(batch_error(&e)));
+                }
+                for job in jobs {
+                    let _ = job.reply.send(Err(batch_error(&e)));
                 }
             }
         }
+    }
+}
+
+/// The error each create of a failed batch is answered with.
+fn batch_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable { reason, .. } => StoreError::Unavailable {
+            reason,
+            source: sqlx::Error::Protocol(format!("batch commit failed: {e}")),
+        },
+        StoreError::Busy(_) => StoreError::Busy(sqlx::Error::Protocol(format!("batch commit failed: {e}"))),
+        other => StoreError::Invalid(format!("batch commit failed: {other}")),
     }
 }
 

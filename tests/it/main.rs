@@ -10,6 +10,7 @@ mod db;
 mod emulator_wire;
 mod engine;
 mod engine_crash;
+mod faults;
 mod helpers;
 mod jwt;
 mod ops;
