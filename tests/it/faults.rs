@@ -530,3 +530,444 @@ async fn sqlite_lock_held_past_the_busy_timeout_is_503_then_writes_resume() {
     let l = std::mem::take(&mut *ledger.lock().unwrap());
     assert_nothing_lost(&client, &d, &emu, &l).await;
 }
+
+/// A PostgreSQL cluster of the test's own on a free loopback port, so that it can be restarted,
+/// stopped and cut without disturbing other tests; stopped and removed on drop.
+struct PgCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    run_as: Option<&'static str>,
+}
+
+impl PgCluster {
+    fn start() -> Option<PgCluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()?;
+        // Under /tmp: the server refuses to run as root, and the user it runs as must reach
+        // its data directory.
+        let dir = std::env::temp_dir().join(format!("cic-bridge-faults-pg-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let run_as = is_root().then_some("postgres");
+        if let Some(u) = run_as {
+            assert!(Command::new("chown").arg(u).arg(&dir).status().unwrap().success());
+        }
+        let c = PgCluster {
+            dir,
+            bin,
+            port: free_port(),
+            run_as,
+        };
+        let data = c.dir.join("data");
+        let out = c
+            .cmd("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        c.pg_ctl(&["start", "-w", "-t", "60"]);
+        Some(c)
+    }
+
+    fn cmd(&self, tool: &str) -> Command {
+        match self.run_as {
+            Some(u) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", u, "--"]).arg(self.bin.join(tool));
+                c
+            }
+            None => Command::new(self.bin.join(tool)),
+        }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c synchronous_commit=off",
+            self.port,
+            self.dir.display()
+        );
+        let mut c = self.cmd("pg_ctl");
+        c.arg("-D").arg(self.dir.join("data")).args(args);
+        if args[0] != "stop" {
+            c.arg("-o").arg(opts).arg("-l").arg(self.dir.join("server.log"));
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Terminates the sessions `filter` selects (a condition on `pg_stat_activity`); returns
+    /// how many.
+    async fn terminate(&self, filter: &str) -> i64 {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url())
+            .await
+            .unwrap();
+        let sql = format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND ({filter})"
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn pg_cluster() -> Option<PgCluster> {
+    // PostgreSQL cases run in the PostgreSQL pass only (where CI guarantees the server).
+    std::env::var("TEST_DATABASE_URL").ok()?;
+    let c = PgCluster::start();
+    if c.is_none() {
+        skip("no PostgreSQL server binaries under /usr/lib/postgresql");
+    }
+    c
+}
+
+/// An IdP-like create: retried on 503 (which must carry Retry-After) and on connection errors
+/// until it is answered 201, or 409 when an earlier attempt committed and its answer was lost
+/// (then the user is found by filter, as Okta and Entra do). Returns the SCIM id.
+async fn create_like_an_idp(client: &reqwest::Client, base: &str, name: &str, ledger: &Mutex<Ledger>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        match create_user(client, base, name, ledger).await {
+            Some(StatusCode::CREATED) => return ledger.lock().unwrap().acked[name].clone(),
+            Some(StatusCode::CONFLICT) => {
+                let (s, v) = get_json(
+                    client,
+                    &format!("{base}/Users?filter=userName%20eq%20%22{name}%22"),
+                    TOKEN,
+                )
+                .await;
+                if s == StatusCode::OK && v["totalResults"] == 1 {
+                    let id = v["Resources"][0]["id"].as_str().unwrap().to_owned();
+                    ledger.lock().unwrap().acked.insert(name.to_owned(), id.clone());
+                    return id;
+                }
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{name}: never created within 120 s");
+}
+
+/// `clients` IdP-like clients creating users `{prefix}-{c}-{n}` until `stop` is cancelled.
+fn load(
+    client: &reqwest::Client,
+    base: &str,
+    prefix: &str,
+    clients: usize,
+    ledger: &Arc<Mutex<Ledger>>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..clients)
+        .map(|c| {
+            let (client, base, prefix, ledger, stop) = (
+                client.clone(),
+                base.to_owned(),
+                prefix.to_owned(),
+                ledger.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.is_cancelled() {
+                    n += 1;
+                    create_like_an_idp(&client, &base, &format!("{prefix}-{c}-{n}@faults.example"), &ledger).await;
+                    // An IdP's pace, not a benchmark's: the emulator must keep up by the end.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn postgres_restart_terminated_sessions_and_a_30s_outage_lose_nothing_and_recover_by_themselves() {
+    let Some(pg) = pg_cluster() else { return };
+    let emu = spawn_emulator(|c| c.settings.user_limit = 100_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, &pg.url(), &emu, "");
+    let log = dir.path().join("daemon.log");
+    let client = client();
+    let d = Daemon::start(&config, &log, port);
+    wait_ready(&client, &d.root, Duration::from_secs(30)).await;
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let clients = load(&client, &d.base(), "pg", 8, &ledger, &stop);
+    let acked = || ledger.lock().unwrap().acked.len();
+    let progress = |since: usize, limit: Duration| {
+        let ledger = ledger.clone();
+        async move {
+            let deadline = Instant::now() + limit;
+            while ledger.lock().unwrap().acked.len() < since + 20 {
+                assert!(Instant::now() < deadline, "no progress after the fault");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    progress(0, Duration::from_secs(30)).await;
+
+    // 1. A fast restart mid-load.
+    pg.pg_ctl(&["restart", "-m", "fast", "-w", "-t", "60"]);
+    progress(acked(), Duration::from_secs(30)).await;
+
+    // 2. Every session of the daemon terminated.
+    let n = pg.terminate("application_name = 'cic-bridge'").await;
+    assert!(n > 0, "no session to terminate");
+    progress(acked(), Duration::from_secs(30)).await;
+
+    // 3. Down for 30 s: writes are refused with 503 (checked by every client), readiness and
+    // the status say so, and the daemon recovers by itself when the server is back.
+    pg.pg_ctl(&["stop", "-m", "fast", "-w"]);
+    let down = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, ready) = get_json(&client, &format!("{}/readyz", d.root), "").await;
+        if s == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz stayed ready with PostgreSQL down: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (s, status) = get_json(&client, &format!("{}/admin/status", d.root), ADMIN_TOKEN).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{status}");
+    assert!(
+        status["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["code"] == "storeUnavailable"),
+        "{status}"
+    );
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(down.elapsed())).await;
+    let refused_during = ledger.lock().unwrap().refused;
+    assert!(refused_during > 0, "no write was refused while PostgreSQL was down");
+    pg.pg_ctl(&["start", "-w", "-t", "60"]);
+    wait_ready(&client, &d.root, Duration::from_secs(20)).await;
+    progress(acked(), Duration::from_secs(30)).await;
+
+    stop.cancel();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let l = std::mem::take(&mut *ledger.lock().unwrap());
+    assert!(
+        l.other.is_empty(),
+        "unexpected answers: {:?}",
+        &l.other[..l.other.len().min(5)]
+    );
+    assert_nothing_lost(&client, &d, &emu, &l).await;
+    let unrecorded = metric(&client, &d.root, "cic_bridge_outcomes_unrecorded_total").await;
+    eprintln!(
+        "postgres faults: {} acknowledged, {} refused with 503, {:?} outcomes re-run after the store came back",
+        l.acked.len(),
+        l.refused,
+        unrecorded
+    );
+}
+
+#[tokio::test]
+async fn postgres_leader_session_cut_with_tasks_in_flight_moves_the_engine_without_duplicates_or_failed_tasks() {
+    let Some(pg) = pg_cluster() else { return };
+    let emu = spawn_emulator(|c| {
+        c.settings.task_delay = Duration::from_millis(1500);
+        c.settings.user_limit = 100_000;
+    })
+    .await;
+    let rc = crate::tencent_harness::create_role_configuration(&emu.client(), &emu.zone(), "FaultsAdmin").await;
+    let rule = format!(
+        "[[assignments]]\ngroup = \"faults-admins\"\nrole_configuration_id = \"{}\"\ntarget_uins = [{}, {}]\n",
+        rc.role_configuration_id,
+        crate::tencent_harness::MEMBER_A,
+        crate::tencent_harness::MEMBER_B
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let client = client();
+    let mut replicas = Vec::new();
+    for name in ["r1", "r2"] {
+        let port = free_port();
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let config = write_config(&sub, port, &pg.url(), &emu, "");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}{rule}")).unwrap();
+        let d = Daemon::start(&config, &sub.join("daemon.log"), port);
+        wait_ready(&client, &d.root, Duration::from_secs(30)).await;
+        replicas.push(d);
+    }
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Load on both replicas; the group that the rule targets gets members as they come.
+    let mut clients = load(&client, &replicas[0].base(), "la", 3, &ledger, &stop);
+    clients.extend(load(&client, &replicas[1].base(), "lb", 3, &ledger, &stop));
+    let base = replicas[1].base();
+    let group = loop {
+        let r = client
+            .post(format!("{base}/Groups"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json")
+            .body(json!({"displayName": "faults-admins"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::CREATED {
+            break r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Tasks in flight: the assignments were started and take 1.5 s each.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while emu.emulator.stats().calls("CreateRoleAssignment") == 0 {
+        assert!(Instant::now() < deadline, "no assignment started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Cut the leader's session: the one holding the engine's advisory lock.
+    let cut = pg
+        .terminate("pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)")
+        .await;
+    assert_eq!(cut, 1, "one leader session");
+    // Members join the group while the engine moves.
+    let mut joined = 0;
+    let joining: Vec<String> = ledger.lock().unwrap().acked.values().take(10).cloned().collect();
+    for id in joining {
+        {
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]});
+            loop {
+                let r = client
+                    .patch(format!("{base}/Groups/{group}"))
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status().is_success() {
+                    joined += 1;
+                    break;
+                }
+                assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+                assert!(r.headers().get("retry-after").is_some());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let l = std::mem::take(&mut *ledger.lock().unwrap());
+    assert!(
+        l.other.is_empty(),
+        "unexpected answers: {:?}",
+        &l.other[..l.other.len().min(5)]
+    );
+    assert_nothing_lost(&client, &replicas[0], &emu, &l).await;
+    // The rule's two assignments exist once each, the tasks all ended well, none started twice.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = emu.emulator.snapshot();
+        let in_progress = s
+            .tasks
+            .iter()
+            .filter(|t| format!("{:?}", t.status) == "InProgress")
+            .count();
+        if s.assignments.len() == 2 && in_progress == 0 {
+            let failed: Vec<_> = s
+                .tasks
+                .iter()
+                .filter(|t| format!("{:?}", t.status) == "Failed")
+                .collect();
+            assert!(failed.is_empty(), "Failed tasks in Identity Center: {failed:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "assignments never settled: {:?}",
+            s.assignments
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while emu.emulator.snapshot().memberships.len() != joined {
+        if Instant::now() > deadline {
+            let (_, g) = get_json(&client, &format!("{base}/Groups/{group}"), TOKEN).await;
+            let (_, jobs) = get_json(
+                &client,
+                &format!("{}/admin/jobs?limit=500", replicas[0].root),
+                ADMIN_TOKEN,
+            )
+            .await;
+            let logs: Vec<String> = ["r1", "r2"]
+                .iter()
+                .map(|r| std::fs::read_to_string(dir.path().join(r).join("daemon.log")).unwrap_or_default())
+                .collect();
+            let keep = dir.keep();
+            panic!(
+                "memberships in Identity Center: {}, joined: {joined}; store members {}; jobs {jobs}; logs in {}; {}",
+                emu.emulator.snapshot().memberships.len(),
+                g["members"].as_array().map_or(0, Vec::len),
+                keep.display(),
+                logs.iter().map(|l| l.len()).sum::<usize>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Each (role configuration, account, group) assignment was started once.
+    let tasks = emu.emulator.snapshot().tasks;
+    for uin in [crate::tencent_harness::MEMBER_A, crate::tencent_harness::MEMBER_B] {
+        let started = tasks
+            .iter()
+            .filter(|t| {
+                t.target_uin == uin && t.task_type == cic_bridge::tencent::model::task_type::CREATE_ROLE_ASSIGNMENT
+            })
+            .count();
+        assert_eq!(started, 1, "assignment on {uin} started {started} times");
+    }
+}
