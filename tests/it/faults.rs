@@ -971,3 +971,110 @@ async fn postgres_leader_session_cut_with_tasks_in_flight_moves_the_engine_witho
         assert_eq!(started, 1, "assignment on {uin} started {started} times");
     }
 }
+
+/// Fills what is left of the file system at `dir` with one file; returns its path.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while f.write_all(&chunk).is_ok() {}
+    // The last partial chunk may have gone in; small writes fill the rest.
+    while f.write_all(&[0u8; 512]).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+#[tokio::test]
+async fn sqlite_an_outcome_lost_to_a_full_disk_is_run_again_when_space_returns_and_finds_its_user() {
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        return;
+    }
+    if !is_root() {
+        return skip("mounting a small tmpfs needs root");
+    }
+    let emu = spawn_emulator(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let disk = Tmpfs::mount(&data, "8m");
+    let port = free_port();
+    let db = format!("sqlite://{}", data.join("cic-bridge.db").display());
+    let config = write_config(dir.path(), port, &db, &emu, "");
+    let log = dir.path().join("daemon.log");
+    let client = client();
+    let d = Daemon::start(&config, &log, port);
+    wait_ready(&client, &d.root, Duration::from_secs(30)).await;
+    // Let start-up's calls (zone statistics) pass, then slow the next calls down: the
+    // CreateUser that follows takes 3 s, and the disk fills while Identity Center works on it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while emu.emulator.stats().calls("GetZoneStatistics") == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    emu.emulator
+        .inject_faults([emulator_slow(), emulator_slow(), emulator_slow()]);
+    let ledger = Mutex::new(Ledger::default());
+    assert_eq!(
+        create_user(&client, &d.base(), "lost-outcome@faults.example", &ledger).await,
+        Some(StatusCode::CREATED)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while emu.emulator.stats().calls("CreateUser") == 0 {
+        assert!(Instant::now() < deadline, "CreateUser never called");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let filler = fill(&data);
+    // The answer arrives, the outcome cannot be recorded: the store is out.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&client, &d.root, "cic_bridge_outcomes_unrecorded_total").await < Some(1.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the outcome was recorded on a full disk?\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(emu.emulator.snapshot().users.len(), 1, "CreateUser took effect");
+    // Space returns: the operation runs again at once (not after its 10 s lease), looks the
+    // user up by cic-bridge's marker, and links it: one user, one CreateUser call.
+    std::fs::remove_file(&filler).unwrap();
+    let back = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = get_json(&client, &format!("{}/admin/status", d.root), ADMIN_TOKEN).await;
+        let totals = &status["tenants"][0]["queueTotals"];
+        let busy: i64 = ["due", "scheduled", "waiting", "running"]
+            .iter()
+            .map(|b| totals[*b].as_i64().unwrap_or(0))
+            .sum();
+        if status["store"]["writable"] == true && busy == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queue never drained: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        back.elapsed() < Duration::from_secs(8),
+        "re-run only after {:?}: waited for the lease instead of the store",
+        back.elapsed()
+    );
+    let snap = emu.emulator.snapshot();
+    assert_eq!(snap.users.len(), 1, "a duplicate user: {:?}", snap.users);
+    assert_eq!(emu.emulator.stats().calls("CreateUser"), 1, "the re-run created again");
+    let (_, jobs) = get_json(&client, &format!("{}/admin/jobs?limit=50", d.root), ADMIN_TOKEN).await;
+    let sync = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "user.sync")
+        .cloned()
+        .unwrap();
+    assert_eq!(sync["state"], "done", "{sync}");
+    assert!(sync["attempts"].as_i64() >= Some(2), "{sync}");
+    drop(d);
+    drop(disk);
+}
+
+fn emulator_slow() -> cic_bridge::emulator::Fault {
+    cic_bridge::emulator::Fault::Slow(Duration::from_secs(3))
+}
