@@ -280,6 +280,13 @@ impl Store {
     /// is noticed, and readiness turns, before a client's write meets it).
     pub async fn watch_health(self, owner: String, idle: Duration, shutdown: tokio_util::sync::CancellationToken) {
         loop {
+            // First at start-up: a store that cannot commit (a read-only file) is not ready.
+            match tokio::time::timeout(Duration::from_secs(15), self.probe_write(&owner)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if e.is_transient() => tracing::debug!(error = %e, "write probe failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "write probe failed"),
+                Err(_) => self.health().failed("a one-row write did not finish within 15 s"),
+            }
             let wait = if self.health().writable() {
                 idle
             } else {
@@ -288,12 +295,6 @@ impl Store {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
-            }
-            match tokio::time::timeout(Duration::from_secs(15), self.probe_write(&owner)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) if e.is_transient() => tracing::debug!(error = %e, "write probe failed"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "write probe failed"),
-                Err(_) => self.health().failed("a one-row write did not finish within 15 s"),
             }
         }
     }

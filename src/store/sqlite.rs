@@ -155,6 +155,19 @@ impl SqliteStore {
             .max_connections(read_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
             .test_before_acquire(false)
+            // SQLite shares one wal-index (-shm) and the file descriptors of a database among
+            // all connections of a process: a file that was read-only when they opened stays
+            // read-only for a new writer connection while any reader keeps it open. During an
+            // outage readers are therefore closed when released, and idle ones time out, so
+            // the writer reopens the file as it is now.
+            .idle_timeout(Duration::from_secs(20))
+            .after_release({
+                let health = health.clone();
+                move |_, _| {
+                    let keep = health.writable();
+                    Box::pin(async move { Ok(keep) })
+                }
+            })
             // No mmap_size: it saves a few pread calls per lookup, but every reader connection
             // maps the file separately, and at 100,000 users resident memory went from 55 MB
             // to 770 MB.

@@ -1078,3 +1078,126 @@ async fn sqlite_an_outcome_lost_to_a_full_disk_is_run_again_when_space_returns_a
 fn emulator_slow() -> cic_bridge::emulator::Fault {
     cic_bridge::emulator::Fault::Slow(Duration::from_secs(3))
 }
+
+#[tokio::test]
+async fn sqlite_database_file_made_read_only_is_503_until_writable_again_without_a_restart() {
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        return;
+    }
+    // As root every file is writable: the daemon runs as `nobody` for this case.
+    if !is_root() {
+        return skip("running the daemon as another user needs root");
+    }
+    let emu = spawn_emulator(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let chmod = |mode: &str, path: &Path| {
+        assert!(Command::new("chmod").arg(mode).arg(path).status().unwrap().success());
+    };
+    chmod("0755", dir.path());
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    assert!(
+        Command::new("chown")
+            .arg("nobody")
+            .arg(&data)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The user must reach the binary: a copy beside the data (a checkout under /root is not
+    // reachable by `nobody`).
+    let bin = dir.path().join("cic-bridge");
+    std::fs::copy(env!("CARGO_BIN_EXE_cic-bridge"), &bin).unwrap();
+    chmod("0755", &bin);
+    let port = free_port();
+    let file = data.join("cic-bridge.db");
+    let config = write_config(dir.path(), port, &format!("sqlite://{}", file.display()), &emu, "");
+    chmod("0644", &config);
+    let start = || {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("daemon.log"))
+            .unwrap();
+        // setpriv execs the daemon itself (runuser would stay its parent, and a SIGKILL would
+        // miss the daemon).
+        let child = Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("FAULTS_TEST_TOKEN", TOKEN)
+            .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+            .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+            .env_remove("TENCENTCLOUD_SESSION_TOKEN")
+            .env("CIC_BRIDGE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("setpriv");
+        Daemon {
+            child: Some(child),
+            root: format!("http://127.0.0.1:{port}"),
+        }
+    };
+    let client = client();
+    let mut d = start();
+    wait_ready(&client, &d.root, Duration::from_secs(30)).await;
+    let ledger = Mutex::new(Ledger::default());
+    for i in 0..5 {
+        create_like_an_idp(&client, &d.base(), &format!("ro-before-{i}@faults.example"), &ledger).await;
+    }
+    // A crash, and the file comes back read-only (a restore by hand, a wrong permission).
+    d.kill9();
+    let db_files: Vec<PathBuf> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("cic-bridge.db"))
+        .collect();
+    for f in &db_files {
+        chmod("0444", f);
+    }
+    let d = start();
+    // Up and serving reads, not ready, writes refused.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{}/readyz", d.root)).send().await {
+            let s = r.status();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            if s == StatusCode::SERVICE_UNAVAILABLE {
+                assert!(
+                    v["checks"]["writes"]["reason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("read-only"),
+                    "{v}"
+                );
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz never said the store is read-only: {}",
+            std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        create_user(&client, &d.base(), "ro-during@faults.example", &ledger).await,
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    let some_id = ledger.lock().unwrap().acked.values().next().cloned().unwrap();
+    let (s, _) = get_json(&client, &format!("{}/Users/{some_id}", d.base()), TOKEN).await;
+    assert_eq!(s, StatusCode::OK, "reads answer from a read-only file");
+    // Writable again: the daemon notices by itself and the IdP's retry commits.
+    for f in &db_files {
+        chmod("0644", f);
+    }
+    // Idle readers that keep the old read-only handle open time out within 20 s.
+    wait_ready(&client, &d.root, Duration::from_secs(40)).await;
+    create_like_an_idp(&client, &d.base(), "ro-during@faults.example", &ledger).await;
+    let l = std::mem::take(&mut *ledger.lock().unwrap());
+    assert!(l.other.is_empty(), "unexpected answers: {:?}", l.other);
+    assert_nothing_lost(&client, &d, &emu, &l).await;
+}
