@@ -68,6 +68,12 @@ async fn handle(
         }
         Reply::Error(error) => {
             tracing::debug!(%action, %request_id, code = error.code, message = %error.message, "error");
+            if !error.code.starts_with("AuthFailure") && ACTIONS.contains(&action.as_str()) {
+                *lock(&emulator.inner.stats)
+                    .errors
+                    .entry(format!("{action}:{}", error.code))
+                    .or_default() += 1;
+            }
             envelope(
                 json!({"Error": {"Code": error.code, "Message": error.message}}),
                 &request_id,

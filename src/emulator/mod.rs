@@ -247,6 +247,9 @@ pub struct Stats {
     pub faults: u64,
     /// Faults injected, per kind ([`Fault::name`]).
     pub faults_by_kind: HashMap<String, u64>,
+    /// Error answers per `Action:Code` (throttling and faults included): how often a client
+    /// met a conflict or a not-found, e.g. when it repeated a call whose answer it lost.
+    pub errors: HashMap<String, u64>,
 }
 
 impl Stats {
@@ -261,6 +264,9 @@ impl Stats {
     }
     pub fn faults_of(&self, kind: &str) -> u64 {
         self.faults_by_kind.get(kind).copied().unwrap_or(0)
+    }
+    pub fn errors(&self, action: &str, code: &str) -> u64 {
+        self.errors.get(&format!("{action}:{code}")).copied().unwrap_or(0)
     }
 }
 

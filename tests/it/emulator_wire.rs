@@ -438,6 +438,8 @@ async fn soak_faults_and_the_emulator_side_task_list() {
     assert_eq!(stats["FaultsByKind"]["RequestLimitExceeded"], 1);
     assert_eq!(stats["FaultsByKind"]["DropConnection"], 1);
     assert_eq!(stats["Calls"]["DeleteRoleAssignment"], 2);
+    assert_eq!(stats["Errors"]["CreateGroup:RequestLimitExceeded"], 1);
+    assert_eq!(emu.emulator.stats().errors("CreateGroup", "RequestLimitExceeded"), 1);
 
     // Jitter: tasks started together stay InProgress for different times.
     let mut groups = Vec::new();
