@@ -22,14 +22,27 @@ pub fn router(emulator: Emulator) -> Router {
     // `GET /_emulator/snapshot` is the one emulator-only route (like LocalStack's
     // `/_localstack/...`): the zone's users, groups, memberships, assignments and tasks as JSON,
     // so a developer can see what the bridge provisioned. The real API has no such path.
+    // `GET /_emulator/tasks` lists every task with the emulator-side facts an outside observer
+    // (the soak) needs to tell who caused a Failed task, and `GET /_emulator/stats` the request
+    // counters and the faults injected per kind.
     Router::new()
         .route("/_emulator/snapshot", axum::routing::get(snapshot))
+        .route("/_emulator/tasks", axum::routing::get(tasks))
+        .route("/_emulator/stats", axum::routing::get(stats))
         .fallback(handle)
         .with_state(emulator)
 }
 
 async fn snapshot(State(emulator): State<Emulator>) -> axum::Json<super::Snapshot> {
     axum::Json(emulator.snapshot())
+}
+
+async fn tasks(State(emulator): State<Emulator>) -> axum::Json<Value> {
+    axum::Json(json!({ "Tasks": emulator.tasks() }))
+}
+
+async fn stats(State(emulator): State<Emulator>) -> axum::Json<super::Stats> {
+    axum::Json(emulator.stats())
 }
 
 enum Reply {
@@ -55,6 +68,12 @@ async fn handle(
         }
         Reply::Error(error) => {
             tracing::debug!(%action, %request_id, code = error.code, message = %error.message, "error");
+            if !error.code.starts_with("AuthFailure") && ACTIONS.contains(&action.as_str()) {
+                *lock(&emulator.inner.stats)
+                    .errors
+                    .entry(format!("{action}:{}", error.code))
+                    .or_default() += 1;
+            }
             envelope(
                 json!({"Error": {"Code": error.code, "Message": error.message}}),
                 &request_id,
@@ -176,8 +195,10 @@ async fn process(emulator: &Emulator, method: &Method, uri: &Uri, headers: &Head
     }
 
     let fault = emulator.next_fault();
-    if fault.is_some() {
-        lock(&inner.stats).faults += 1;
+    if let Some(fault) = &fault {
+        let mut stats = lock(&inner.stats);
+        stats.faults += 1;
+        *stats.faults_by_kind.entry(fault.name().to_owned()).or_default() += 1;
     }
     match fault {
         Some(Fault::InternalError) => {
@@ -187,6 +208,12 @@ async fn process(emulator: &Emulator, method: &Method, uri: &Uri, headers: &Head
             ));
         }
         Some(Fault::ServiceUnavailable) => return Reply::ServiceUnavailable,
+        Some(Fault::RequestLimitExceeded) => {
+            return Reply::Error(ActionError::new(
+                "RequestLimitExceeded",
+                "Your request rate is over the limit; retry later (fault injection)",
+            ));
+        }
         _ => {}
     }
 
@@ -203,7 +230,15 @@ async fn process(emulator: &Emulator, method: &Method, uri: &Uri, headers: &Head
             }
         }
     };
-    let outcome = lock(&inner.state).handle(action, body, inner.clock.now());
+    let outcome = {
+        let mut state = lock(&inner.state);
+        let first_new = state.next_seq_peek();
+        let outcome = state.handle(action, body, inner.clock.now());
+        if let Some(lost @ (Fault::DropConnection | Fault::Slow(_))) = &fault {
+            state.mark_tasks_since(first_new, lost.name());
+        }
+        outcome
+    };
     match fault {
         Some(Fault::DropConnection) => Reply::DropConnection,
         Some(Fault::Slow(delay)) => {

@@ -26,7 +26,7 @@ use crate::tencent::client::{
 };
 use crate::tencent::clock::{SharedClock, system_clock};
 
-pub use state::{ACTIONS, Settings, Snapshot};
+pub use state::{ACTIONS, Settings, Snapshot, TaskRecord};
 
 /// UIN of the organization's admin account (`TargetType: ManagerUin`).
 pub const DEFAULT_MANAGER_UIN: u64 = 100_000_000_000;
@@ -59,6 +59,10 @@ pub struct EmulatorArgs {
     /// How long asynchronous tasks stay InProgress.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub task_delay_ms: u64,
+    /// Up to this many extra milliseconds, drawn at random per task, on top of
+    /// --task-delay-ms: slow asynchronous tasks that settle out of order.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub task_delay_jitter_ms: u64,
     /// User quota of the zone (FailedOperation.UserOverUpperLimit beyond it).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub user_limit: u64,
@@ -66,9 +70,13 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub group_limit: u64,
     /// Share of requests (0.0-1.0) that meet a fault: InternalError, HTTP 503, a dropped
-    /// connection, or a slow answer.
+    /// connection, a slow answer, or RequestLimitExceeded.
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub fault_rate: f64,
+    /// How late a slow answer (one of the --fault-rate faults) comes, in milliseconds. Longer
+    /// than the client's request timeout, it is a timeout after the action was applied.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    pub slow_answer_ms: u64,
     /// Accept any printable group name instead of the documented letters, digits and '-'.
     #[arg(long)]
     pub lenient_group_names: bool,
@@ -105,6 +113,22 @@ pub enum Fault {
     DropConnection,
     /// The answer comes after this delay (the action is applied normally).
     Slow(Duration),
+    /// `RequestLimitExceeded` although the caller stayed within its rate; not applied. The real
+    /// service throttles on its own load too, so a client must back off on it at any rate.
+    RequestLimitExceeded,
+}
+
+impl Fault {
+    /// The name `/_emulator/stats` counts it under.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InternalError => "InternalError",
+            Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::DropConnection => "DropConnection",
+            Self::Slow(_) => "Slow",
+            Self::RequestLimitExceeded => "RequestLimitExceeded",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +165,7 @@ impl EmulatorConfig {
                 user_group_limit: 500,
                 assignment_limit: 100_000,
                 task_delay: Duration::from_millis(1000),
+                task_delay_jitter: Duration::ZERO,
                 strict_group_names: true,
                 scim_sync_enabled: false,
                 manual_lock: false,
@@ -182,6 +207,8 @@ impl EmulatorConfig {
             config.task_status_rate_limit = 0;
         }
         config.settings.task_delay = Duration::from_millis(args.task_delay_ms);
+        config.settings.task_delay_jitter = Duration::from_millis(args.task_delay_jitter_ms);
+        config.slow_answer = Duration::from_millis(args.slow_answer_ms);
         config.settings.user_limit = args.user_limit;
         config.settings.group_limit = args.group_limit;
         config.settings.strict_group_names = !args.lenient_group_names;
@@ -206,8 +233,9 @@ pub fn generate_zone_id() -> String {
     format!("z-{suffix}")
 }
 
-/// Request counters, for tests and the dev status output.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Request counters, for tests, the dev status output and `GET /_emulator/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Stats {
     /// Authenticated requests per action (including those then throttled or faulted).
     pub calls: HashMap<String, u64>,
@@ -217,6 +245,11 @@ pub struct Stats {
     pub auth_failures: u64,
     /// Faults injected.
     pub faults: u64,
+    /// Faults injected, per kind ([`Fault::name`]).
+    pub faults_by_kind: HashMap<String, u64>,
+    /// Error answers per `Action:Code` (throttling and faults included): how often a client
+    /// met a conflict or a not-found, e.g. when it repeated a call whose answer it lost.
+    pub errors: HashMap<String, u64>,
 }
 
 impl Stats {
@@ -228,6 +261,12 @@ impl Stats {
     }
     pub fn total_throttled(&self) -> u64 {
         self.throttled.values().sum()
+    }
+    pub fn faults_of(&self, kind: &str) -> u64 {
+        self.faults_by_kind.get(kind).copied().unwrap_or(0)
+    }
+    pub fn errors(&self, action: &str, code: &str) -> u64 {
+        self.errors.get(&format!("{action}:{code}")).copied().unwrap_or(0)
     }
 }
 
@@ -301,6 +340,14 @@ impl Emulator {
         lock(&self.inner.stats).clone()
     }
 
+    /// Every task so far, oldest first (due tasks settled first), with the request fault that
+    /// hid its start from the caller and whether its failure was scripted.
+    pub fn tasks(&self) -> Vec<state::TaskRecord> {
+        let mut state = lock(&self.inner.state);
+        state.settle(self.inner.clock.now());
+        state.task_records()
+    }
+
     /// The next requests (after authentication and throttling) meet these faults, in order,
     /// before any random fault.
     pub fn inject_faults(&self, faults: impl IntoIterator<Item = Fault>) {
@@ -340,10 +387,11 @@ impl Emulator {
         if !rng.random_bool(self.inner.fault_rate.min(1.0)) {
             return None;
         }
-        Some(match rng.random_range(0..4) {
+        Some(match rng.random_range(0..5) {
             0 => Fault::InternalError,
             1 => Fault::ServiceUnavailable,
             2 => Fault::DropConnection,
+            3 => Fault::RequestLimitExceeded,
             _ => Fault::Slow(self.inner.slow_answer),
         })
     }
@@ -421,6 +469,10 @@ mod tests {
             "4",
             "--fault-rate",
             "0.25",
+            "--task-delay-jitter-ms",
+            "300",
+            "--slow-answer-ms",
+            "2500",
             "--lenient-group-names",
         ])
         .unwrap();
@@ -428,6 +480,8 @@ mod tests {
         assert_eq!(c.settings.member_uins, vec![7, 8]);
         assert_eq!((c.rate_limit, c.task_status_rate_limit), (5, TASK_STATUS_RATE_LIMIT));
         assert_eq!(c.settings.task_delay, Duration::from_millis(20));
+        assert_eq!(c.settings.task_delay_jitter, Duration::from_millis(300));
+        assert_eq!(c.slow_answer, Duration::from_millis(2500));
         assert_eq!((c.settings.user_limit, c.settings.group_limit), (3, 4));
         assert!(!c.settings.strict_group_names);
         assert!((c.fault_rate - 0.25).abs() < f64::EPSILON);
@@ -442,6 +496,8 @@ mod tests {
             c.settings.zone_id
         );
         assert_eq!(c.settings.member_uins, DEFAULT_MEMBER_UINS.to_vec());
+        assert_eq!(c.settings.task_delay_jitter, Duration::ZERO);
+        assert_eq!(c.slow_answer, Duration::from_secs(3));
         assert_eq!(c.settings.seed_role_configurations.len(), 2);
         assert!(
             c.settings

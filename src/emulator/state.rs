@@ -55,6 +55,9 @@ pub struct Settings {
     /// Not published by Tencent; an emulator setting.
     pub assignment_limit: u64,
     pub task_delay: Duration,
+    /// Each task's delay is `task_delay` plus a uniformly random extra in `0..=task_delay_jitter`,
+    /// so tasks started together settle at different times (slow asynchronous tasks).
+    pub task_delay_jitter: Duration,
     /// Documented rule: letters, digits and '-' only. Lenient mode accepts any printable name.
     pub strict_group_names: bool,
     /// Zone's SCIM synchronization switch: while on, `Synchronized` users and groups are
@@ -200,6 +203,27 @@ struct Task {
     /// Decided when the task is created, so a test's "fail tasks on this account" applies to
     /// exactly the tasks started while it was set.
     scripted_failure: Option<Option<String>>,
+    /// The fault the request that started this task met (its answer was lost or late), if any.
+    request_fault: Option<&'static str>,
+    created: String,
+    settled: Option<String>,
+}
+
+/// A task as the emulator sees it (`GET /_emulator/tasks`): the API's fields plus who caused
+/// the outcome, so an outside observer can tell a failure the emulator injected from one the
+/// client provoked. Not part of the real API.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskRecord {
+    #[serde(flatten)]
+    pub info: TaskInfo,
+    /// `DropConnection` or `Slow` when the answer to the call that started the task was cut or
+    /// late (the task runs anyway); `None` when the caller got its answer in time.
+    pub request_fault: Option<&'static str>,
+    /// The task failed because `fail_tasks_on_account` scripted it, not because of the caller.
+    pub scripted_failure: bool,
+    pub create_time: String,
+    pub settle_time: Option<String>,
 }
 
 /// Read-only copy of the emulated zone, for tests and the bridge's dev mode.
@@ -1463,11 +1487,52 @@ impl State {
             deprovision,
             status: TaskState::InProgress,
             failure_reason: None,
-            due: now + self.settings.task_delay,
+            due: now + self.settings.task_delay + self.jitter(),
             scripted_failure,
+            request_fault: None,
+            created: format_time(now),
+            settled: None,
         };
         self.tasks.insert(id, task.clone());
         task
+    }
+
+    fn jitter(&mut self) -> Duration {
+        let max = u64::try_from(self.settings.task_delay_jitter.as_millis()).unwrap_or(u64::MAX);
+        if max == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(self.rng.random_range(0..=max))
+    }
+
+    /// The sequence number the next object or task will get; with [`Self::mark_tasks_since`],
+    /// tells which tasks one request started.
+    pub fn next_seq_peek(&self) -> u64 {
+        self.seq + 1
+    }
+
+    /// Records that the answer to the request which started every task from sequence `since`
+    /// on met `fault` (it was dropped or late).
+    pub fn mark_tasks_since(&mut self, since: u64, fault: &'static str) {
+        for task in self.tasks.values_mut().filter(|t| t.seq >= since) {
+            task.request_fault = Some(fault);
+        }
+    }
+
+    /// Every task, oldest first, with the emulator-side facts of [`TaskRecord`].
+    pub fn task_records(&self) -> Vec<TaskRecord> {
+        let mut tasks: Vec<&Task> = self.tasks.values().collect();
+        tasks.sort_by_key(|t| t.seq);
+        tasks
+            .into_iter()
+            .map(|t| TaskRecord {
+                info: Self::task_info(t),
+                request_fault: t.request_fault,
+                scripted_failure: t.scripted_failure.is_some(),
+                create_time: t.created.clone(),
+                settle_time: t.settled.clone(),
+            })
+            .collect()
     }
 
     fn task_info(task: &Task) -> TaskInfo {
@@ -1887,6 +1952,7 @@ impl State {
             if let Some(stored) = self.tasks.get_mut(&id) {
                 stored.status = status;
                 stored.failure_reason = reason;
+                stored.settled = Some(format_time(task.due.min(now)));
             }
         }
     }
@@ -2159,6 +2225,7 @@ mod tests {
             user_group_limit: 100,
             assignment_limit: 100,
             task_delay: Duration::from_millis(100),
+            task_delay_jitter: Duration::ZERO,
             strict_group_names: true,
             scim_sync_enabled: false,
             manual_lock: false,

@@ -1,6 +1,8 @@
 //! The emulator's wire protocol, driven with hand-built requests: envelopes, headers, bad
 //! input, and the signing styles other clients use.
 
+use std::time::Duration;
+
 use cic_bridge::tencent::signer::{self, SigningInput};
 use serde_json::Value;
 
@@ -323,4 +325,165 @@ async fn json_envelope_matches_documented_shapes() {
     )
     .await;
     assert_eq!(error_code(&reply), "ResourceNotFound.RoleConfigurationTaskNotFound");
+}
+
+/// The soak's faults and its outside view of the emulator: an injected `RequestLimitExceeded`
+/// (not applied), per-task delays spread by `task_delay_jitter`, and `GET /_emulator/tasks` /
+/// `GET /_emulator/stats` telling a task whose start answer was lost, and failures the caller
+/// provoked, from those the emulator scripted.
+#[tokio::test]
+async fn soak_faults_and_the_emulator_side_task_list() {
+    use cic_bridge::emulator::Fault;
+    use cic_bridge::tencent::model::*;
+    use cic_bridge::tencent::{CicError, ErrorClass};
+
+    let emu = spawn_emulator(|c| {
+        c.settings.task_delay = Duration::from_millis(50);
+        c.settings.task_delay_jitter = Duration::from_millis(400);
+    })
+    .await;
+    let client = emu.client();
+    let zone = emu.zone();
+    let rc = create_role_configuration(&client, &zone, "SoakAdmin").await;
+
+    // RequestLimitExceeded as a fault: throttling class, and nothing created.
+    emu.emulator.inject_faults([Fault::RequestLimitExceeded]);
+    let create = CreateGroup {
+        zone_id: zone.clone(),
+        group_name: "soak-group".into(),
+        ..Default::default()
+    };
+    let err = client.call(&create).await.unwrap_err();
+    assert_eq!(err.code(), Some("RequestLimitExceeded"), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    assert!(
+        emu.emulator.snapshot().groups.is_empty(),
+        "a throttled call is not applied"
+    );
+    let group = client.call(&create).await.unwrap().group_info.unwrap();
+
+    // A DeleteRoleAssignment whose answer is lost: the task runs anyway and is marked; a blind
+    // re-send starts a second task that fails RecordNotFound, unmarked (the caller's doing).
+    let entry = RoleAssignmentInfo::new(
+        &rc.role_configuration_id,
+        PrincipalType::Group,
+        &group.group_id,
+        TargetType::MemberUin,
+        MEMBER_A,
+    );
+    let created = client
+        .call(&CreateRoleAssignment {
+            zone_id: zone.clone(),
+            role_assignment_info: Some(vec![entry]),
+        })
+        .await
+        .unwrap();
+    wait_task(&client, &zone, &created.tasks[0].task_id).await;
+    let delete = DeleteRoleAssignment {
+        zone_id: zone.clone(),
+        role_configuration_id: rc.role_configuration_id.clone(),
+        target_type: TargetType::MemberUin,
+        target_uin: MEMBER_A,
+        principal_type: PrincipalType::Group,
+        principal_id: group.group_id.clone(),
+        deprovision_strategy: None,
+    };
+    emu.emulator.inject_faults([Fault::DropConnection]);
+    let err = client.call(&delete).await.unwrap_err();
+    assert!(matches!(err, CicError::Transport { .. }), "{err:?}");
+    let second = client.call(&delete).await.unwrap().task.unwrap();
+    let second = wait_task(&client, &zone, &second.task_id).await;
+    assert_eq!(second.status, TaskState::Failed);
+
+    let http = reqwest::Client::new();
+    let tasks: Value = http
+        .get(format!("{}/_emulator/tasks", emu.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tasks = tasks["Tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    let deletes: Vec<&Value> = tasks
+        .iter()
+        .filter(|t| t["TaskType"] == "DeleteRoleAssignment")
+        .collect();
+    assert_eq!(deletes.len(), 2);
+    assert_eq!(deletes[0]["Status"], "Success");
+    assert_eq!(deletes[0]["RequestFault"], "DropConnection");
+    assert_eq!(deletes[1]["Status"], "Failed");
+    assert_eq!(deletes[1]["RequestFault"], Value::Null);
+    assert!(
+        deletes[1]["FailureReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("RecordNotFound"),
+        "{:?}",
+        deletes[1]
+    );
+    assert_eq!(deletes[1]["ScriptedFailure"], false);
+    assert!(deletes[1]["CreateTime"].is_string() && deletes[1]["SettleTime"].is_string());
+
+    let stats: Value = http
+        .get(format!("{}/_emulator/stats", emu.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["Faults"], 2);
+    assert_eq!(stats["FaultsByKind"]["RequestLimitExceeded"], 1);
+    assert_eq!(stats["FaultsByKind"]["DropConnection"], 1);
+    assert_eq!(stats["Calls"]["DeleteRoleAssignment"], 2);
+    assert_eq!(stats["Errors"]["CreateGroup:RequestLimitExceeded"], 1);
+    assert_eq!(emu.emulator.stats().errors("CreateGroup", "RequestLimitExceeded"), 1);
+
+    // Jitter: tasks started together stay InProgress for different times.
+    let mut groups = Vec::new();
+    for i in 0..8 {
+        groups.push(create_group(&client, &zone, &format!("soak-jitter-{i}")).await);
+    }
+    let entries: Vec<RoleAssignmentInfo> = groups
+        .iter()
+        .map(|g| {
+            RoleAssignmentInfo::new(
+                &rc.role_configuration_id,
+                PrincipalType::Group,
+                &g.group_id,
+                TargetType::MemberUin,
+                MEMBER_B,
+            )
+        })
+        .collect();
+    let started = client
+        .call(&CreateRoleAssignment {
+            zone_id: zone.clone(),
+            role_assignment_info: Some(entries),
+        })
+        .await
+        .unwrap();
+    let ids: Vec<String> = started.tasks.iter().map(|t| t.task_id.clone()).collect();
+    let mut seen_mixed = false;
+    for _ in 0..100 {
+        let states: Vec<TaskState> = emu
+            .emulator
+            .tasks()
+            .into_iter()
+            .filter(|t| ids.contains(&t.info.task_id))
+            .map(|t| t.info.status)
+            .collect();
+        let done = states.iter().filter(|s| **s == TaskState::Success).count();
+        if done > 0 && done < states.len() {
+            seen_mixed = true;
+        }
+        if done == states.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen_mixed, "with jitter, some tasks settle while others still run");
+    assert_eq!(emu.emulator.snapshot().assignments.len(), 8);
 }
