@@ -300,6 +300,7 @@ delegate! {
     fn prune_done(&self, before: OffsetDateTime) -> u64;
     fn link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Option<CicLink>;
     fn delete_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> ();
+    fn op_unfinished(&self, tenant: &str, kind: OpKind, resource_id: &str) -> bool;
     fn links_count(&self, tenant: &str, kind: ResourceKind) -> i64;
     fn is_member(&self, tenant: &str, group_id: &str, user_id: &str) -> bool;
     fn resource_count(&self, tenant: &str, kind: ResourceKind) -> i64;

@@ -323,6 +323,21 @@ impl PgStore {
         Ok(())
     }
 
+    /// Whether an operation of `kind` on `resource_id` is queued or running (not one that
+    /// ended, parked or held).
+    pub async fn op_unfinished(&self, tenant: &str, kind: OpKind, resource_id: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM operations WHERE tenant = $1 AND resource_key = $2 AND kind = $3 \
+               AND state IN ('pending', 'running')",
+        )
+        .bind(tenant)
+        .bind(kind.key(resource_id, None))
+        .bind(kind.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     pub async fn links_count(&self, tenant: &str, kind: ResourceKind) -> Result<i64, StoreError> {
         let n = sqlx::query_scalar("SELECT count(*) FROM cic_links WHERE tenant = $1 AND kind = $2")
             .bind(tenant)
