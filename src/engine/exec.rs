@@ -114,6 +114,18 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// Forgets the resource's link, with the attempt's outcome like every link write: a
+    /// worker whose lease expired must not delete a link the operation's new owner saved.
+    fn unlink(&self, kind: ResourceKind) {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        writes.retain(|w| !matches!(w, Write::Link(_)));
+        writes.push(Write::Unlink {
+            tenant: self.tenant.name.clone(),
+            kind,
+            scim_id: self.op.resource_id.clone(),
+        });
+    }
+
     // ---- users ---------------------------------------------------------------------------
 
     async fn user_sync(&self) -> Outcome {
@@ -379,10 +391,7 @@ impl Exec<'_> {
     /// The linked user is gone from Identity Center (deleted by hand): forget the link and
     /// create it again, with its memberships.
     async fn relink_user(&self, desired: UserFields) -> Outcome {
-        self.engine
-            .store
-            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
-            .await?;
+        self.unlink(ResourceKind::User);
         let result = Box::pin(self.user_create(desired)).await?;
         Ok(format!("the linked Identity Center user no longer existed; {result}"))
     }
@@ -391,10 +400,7 @@ impl Exec<'_> {
     /// comes under the new name, and saving its link queues its memberships again.
     async fn user_recreate(&self, link: CicLink, desired: UserFields) -> Outcome {
         self.delete_cic_user(&link.cic_id).await?;
-        self.engine
-            .store
-            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
-            .await?;
+        self.unlink(ResourceKind::User);
         let result = Box::pin(self.user_create(desired)).await?;
         Ok(format!(
             "userName changed from {:?}: deleted {} and recreated (on_username_change = recreate); {result}",
@@ -420,9 +426,7 @@ impl Exec<'_> {
         };
         self.engine.check_fuse(self.op, ResourceKind::User).await?;
         let removed = self.delete_cic_user(&cic_id).await?;
-        store
-            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
-            .await?;
+        self.unlink(ResourceKind::User);
         Ok(format!("deleted {cic_id} after removing it from {removed} groups"))
     }
 
@@ -698,10 +702,7 @@ impl Exec<'_> {
         match r {
             Ok(_) => {}
             Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
-                self.engine
-                    .store
-                    .delete_link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
-                    .await?;
+                self.unlink(ResourceKind::Group);
                 let result = Box::pin(self.group_create(desired)).await?;
                 return Ok(format!("the linked Identity Center group no longer existed; {result}"));
             }
@@ -802,9 +803,7 @@ impl Exec<'_> {
                 present: false,
             });
         }
-        store
-            .delete_link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
-            .await?;
+        self.unlink(ResourceKind::Group);
         Ok(())
     }
 
