@@ -114,6 +114,18 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// Forgets the resource's link, with the attempt's outcome like every link write: a
+    /// worker whose lease expired must not delete a link the operation's new owner saved.
+    fn unlink(&self, kind: ResourceKind) {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        writes.retain(|w| !matches!(w, Write::Link(_)));
+        writes.push(Write::Unlink {
+            tenant: self.tenant.name.clone(),
+            kind,
+            scim_id: self.op.resource_id.clone(),
+        });
+    }
+
     // ---- users ---------------------------------------------------------------------------
 
     async fn user_sync(&self) -> Outcome {
@@ -379,10 +391,7 @@ impl Exec<'_> {
     /// The linked user is gone from Identity Center (deleted by hand): forget the link and
     /// create it again, with its memberships.
     async fn relink_user(&self, desired: UserFields) -> Outcome {
-        self.engine
-            .store
-            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
-            .await?;
+        self.unlink(ResourceKind::User);
         let result = Box::pin(self.user_create(desired)).await?;
         Ok(format!("the linked Identity Center user no longer existed; {result}"))
     }
@@ -391,10 +400,7 @@ impl Exec<'_> {
     /// comes under the new name, and saving its link queues its memberships again.
     async fn user_recreate(&self, link: CicLink, desired: UserFields) -> Outcome {
         self.delete_cic_user(&link.cic_id).await?;
-        self.engine
-            .store
-            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
-            .await?;
+        self.unlink(ResourceKind::User);
         let result = Box::pin(self.user_create(desired)).await?;
         Ok(format!(
             "userName changed from {:?}: deleted {} and recreated (on_username_change = recreate); {result}",
@@ -420,9 +426,7 @@ impl Exec<'_> {
         };
         self.engine.check_fuse(self.op, ResourceKind::User).await?;
         let removed = self.delete_cic_user(&cic_id).await?;
-        store
-            .delete_link(&self.tenant.name, ResourceKind::User, &self.op.resource_id)
-            .await?;
+        self.unlink(ResourceKind::User);
         Ok(format!("deleted {cic_id} after removing it from {removed} groups"))
     }
 
@@ -456,16 +460,41 @@ impl Exec<'_> {
             Ok(_) => Ok(joined.len()),
             Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => Ok(joined.len()),
             Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationExist") => {
-                self.delete_assignments(PrincipalType::User, cic_id).await?;
-                Err(Failure::Cic(e))
+                Err(self.delete_assignments(PrincipalType::User, cic_id, e).await)
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Removes the principal's role assignments (asynchronous tasks); the caller retries its
-    /// delete afterwards.
-    async fn delete_assignments(&self, principal_type: PrincipalType, principal_id: &str) -> Result<(), Failure> {
+    /// Removes the principal's role assignments (asynchronous tasks) after `blocked` (the
+    /// delete they block) and returns what the operation waits for; the caller's delete runs
+    /// again afterwards. An assignment whose DeleteRoleAssignment is already in flight (an
+    /// earlier attempt's, or the group's assignment sync's) is waited for, not deleted again:
+    /// a second delete while the first runs ends `Failed` in Identity Center's task list.
+    async fn delete_assignments(
+        &self,
+        principal_type: PrincipalType,
+        principal_id: &str,
+        blocked: CicError,
+    ) -> Failure {
+        let created = super::parse_ts(&self.op.created_at).unwrap_or_else(|| self.engine.now());
+        let age = (self.engine.now() - created).whole_seconds();
+        match self.delete_assignments_once(principal_type, principal_id).await {
+            // Waiting is not an attempt; past the operation's age limit the delete fails as
+            // any retry would (a task that never ends must not keep it waiting forever).
+            Ok(Some(wait)) if age < i64::try_from(self.engine.config.max_age_secs).unwrap_or(i64::MAX) => wait,
+            Ok(Some(_)) => Failure::Cic(blocked),
+            // Nothing listed (ListRoleAssignments can lag): retry the delete with backoff.
+            Ok(None) => Failure::Cic(blocked),
+            Err(f) => f,
+        }
+    }
+
+    async fn delete_assignments_once(
+        &self,
+        principal_type: PrincipalType,
+        principal_id: &str,
+    ) -> Result<Option<Failure>, Failure> {
         let assignments = self
             .engine
             .client
@@ -477,7 +506,32 @@ impl Exec<'_> {
                 ..Default::default()
             })
             .await?;
+        if assignments.is_empty() {
+            return Ok(None);
+        }
+        let in_flight = self
+            .engine
+            .client
+            .list_all(&ListTasks {
+                zone_id: self.zone(),
+                principal_id: Some(principal_id.to_owned()),
+                status: Some(TaskState::InProgress),
+                task_type: Some(task_type::DELETE_ROLE_ASSIGNMENT.to_owned()),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        let mut waiting = None;
+        let mut started = 0;
         for a in assignments {
+            if let Some(t) = in_flight.iter().find(|t| {
+                t.task_type == task_type::DELETE_ROLE_ASSIGNMENT
+                    && t.role_configuration_id == a.role_configuration_id
+                    && t.target_uin == a.target_uin
+            }) {
+                waiting.get_or_insert_with(|| t.task_id.clone());
+                continue;
+            }
             let r = self
                 .engine
                 .client
@@ -492,12 +546,19 @@ impl Exec<'_> {
                 })
                 .await;
             match r {
-                Ok(_) => {}
+                Ok(_) => started += 1,
                 Err(e) if e.class() == ErrorClass::NotFound => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        Ok(match (started, waiting) {
+            (0, None) => None,
+            (0, Some(task)) => Some(Failure::Wait(
+                Duration::from_secs(1),
+                format!("waiting for task {task} (DeleteRoleAssignment already running)"),
+            )),
+            (n, _) => Some(Failure::Wait(poll_delay(0), format!("started {n} assignment tasks"))),
+        })
     }
 
     // ---- groups --------------------------------------------------------------------------
@@ -641,10 +702,7 @@ impl Exec<'_> {
         match r {
             Ok(_) => {}
             Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
-                self.engine
-                    .store
-                    .delete_link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
-                    .await?;
+                self.unlink(ResourceKind::Group);
                 let result = Box::pin(self.group_create(desired)).await?;
                 return Ok(format!("the linked Identity Center group no longer existed; {result}"));
             }
@@ -678,6 +736,18 @@ impl Exec<'_> {
                 }
             }
         };
+        // The group's assignment sync (queued or running) removes the assignments the rules
+        // made and follows its tasks to their end: let it finish rather than delete them a
+        // second time while its tasks run.
+        if store
+            .op_unfinished(&self.tenant.name, OpKind::AssignSync, &self.op.resource_id)
+            .await?
+        {
+            return Err(Failure::Wait(
+                Duration::from_secs(1),
+                "waiting for the group's assignment sync to finish".to_owned(),
+            ));
+        }
         self.engine.check_fuse(self.op, ResourceKind::Group).await?;
         let client = &self.engine.client;
         let members = match client
@@ -691,9 +761,7 @@ impl Exec<'_> {
         {
             Ok(m) => m,
             Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
-                store
-                    .delete_link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
-                    .await?;
+                self.forget_group().await?;
                 return Ok(format!("{cic_id} was already gone"));
             }
             Err(e) => return Err(e.into()),
@@ -711,15 +779,32 @@ impl Exec<'_> {
             Ok(_) => {}
             Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {}
             Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationExist") => {
-                self.delete_assignments(PrincipalType::Group, &cic_id).await?;
-                return Err(Failure::Cic(e));
+                return Err(self.delete_assignments(PrincipalType::Group, &cic_id, e).await);
             }
             Err(e) => return Err(e.into()),
         }
-        store
-            .delete_link(&self.tenant.name, ResourceKind::Group, &self.op.resource_id)
-            .await?;
+        self.forget_group().await?;
         Ok(format!("deleted {cic_id} after removing {} members", members.len()))
+    }
+
+    /// The group is gone from Identity Center: its link goes, and so do the assignments
+    /// recorded for it (its delete removed them), with the outcome.
+    async fn forget_group(&self) -> Result<(), Failure> {
+        let store = &self.engine.store;
+        let managed = store
+            .managed_assignments(&self.tenant.name, &self.op.resource_id)
+            .await?;
+        for (rc, uin) in managed {
+            self.push(Write::Assignment {
+                tenant: self.tenant.name.clone(),
+                scim_group: self.op.resource_id.clone(),
+                role_configuration_id: rc,
+                target_uin: uin,
+                present: false,
+            });
+        }
+        self.unlink(ResourceKind::Group);
+        Ok(())
     }
 
     // ---- memberships ---------------------------------------------------------------------
@@ -947,6 +1032,15 @@ impl Exec<'_> {
             return Ok("the group is not in Identity Center; nothing to assign".to_owned());
         };
         let row = store.get(ResourceKind::Group, &tenant, &group_id).await?;
+        // A deleted group's assignments are removed by its delete (DeleteGroup needs them
+        // gone), which waits for this operation: deleting them here too would start a second
+        // DeleteRoleAssignment of each.
+        if row.is_none() && store.op_unfinished(&tenant, OpKind::GroupDelete, &group_id).await? {
+            return Ok(format!(
+                "{}: the group is being deleted; its delete removes the assignments",
+                group.cic_id
+            ));
+        }
         let desired = match &row {
             Some(r) => {
                 let name = r
@@ -1104,6 +1198,17 @@ impl Exec<'_> {
             crate::config::Deprovision::None => Some(DeprovisionStrategy::None),
         };
         for (rc, uin) in &to_delete {
+            // A delete already running (the group delete's, or a lost attempt's) is followed,
+            // not repeated: a second one would end Failed in Identity Center's task list.
+            if let Some(t) = in_flight.iter().find(|t| {
+                t.task_type == task_type::DELETE_ROLE_ASSIGNMENT
+                    && &t.role_configuration_id == rc
+                    && t.target_uin == *uin
+            }) {
+                self.push(Write::Task(self.task_row(&TaskInfoLike::from(t), Some(&group_id))));
+                started += 1;
+                continue;
+            }
             let r = self
                 .engine
                 .client

@@ -597,9 +597,10 @@ impl Engine {
             let started = std::time::Instant::now();
             let (outcome, mut writes) = exec::execute(self, &op).await;
             drop(renew);
-            // A refused create is rolled back: it never got an object to link.
+            // A refused create is rolled back: it never got an object to link. A link it
+            // forgot (its object is gone) stays forgotten.
             if matches!(outcome, Err(Failure::Refused(_))) {
-                writes.clear();
+                writes.retain(|w| matches!(w, crate::store::Write::Unlink { .. }));
             }
             let finish = self.finish_for(&op, outcome).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;

@@ -365,20 +365,24 @@ impl Store {
 
     /// Reads the resource inside the write transaction, lets `f` compute the change, and
     /// writes it, so concurrent PATCHes of one resource never lose each other's updates.
+    /// With `read_link`, `f` also learns whether the resource is linked to Identity Center,
+    /// read in that transaction (a check made before it could be overtaken by the engine
+    /// saving a link); otherwise it is told `false`.
     pub async fn patch<F>(
         &self,
         kind: ResourceKind,
         tenant: &str,
         id: &str,
         if_match: Option<&IfMatch>,
+        read_link: bool,
         f: F,
     ) -> Result<Row, StoreError>
     where
-        F: FnOnce(&Row) -> Result<PatchOutcome, ScimError> + Send,
+        F: FnOnce(&Row, bool) -> Result<PatchOutcome, ScimError> + Send,
     {
         let r = match self {
-            Store::Sqlite(s) => s.patch(kind, tenant, id, if_match, f).await,
-            Store::Postgres(s) => s.patch(kind, tenant, id, if_match, f).await,
+            Store::Sqlite(s) => s.patch(kind, tenant, id, if_match, read_link, f).await,
+            Store::Postgres(s) => s.patch(kind, tenant, id, if_match, read_link, f).await,
         };
         self.observe_scim_write(r)
     }
@@ -446,7 +450,7 @@ delegate! {
     fn retry_ops(&self, id: Option<i64>, tenant: Option<&str>, states: &[&str], now: OffsetDateTime) -> u64;
     fn prune_done(&self, before: OffsetDateTime) -> u64;
     fn link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Option<CicLink>;
-    fn delete_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> ();
+    fn op_unfinished(&self, tenant: &str, kind: OpKind, resource_id: &str) -> bool;
     fn links_count(&self, tenant: &str, kind: ResourceKind) -> i64;
     fn is_member(&self, tenant: &str, group_id: &str, user_id: &str) -> bool;
     fn resource_count(&self, tenant: &str, kind: ResourceKind) -> i64;

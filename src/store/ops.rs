@@ -239,8 +239,9 @@ pub enum Write {
     Link(LinkWrite),
     /// Insert or update a task.
     Task(TaskRow),
-    /// Forget a link (reconciliation: the Identity Center object is gone, so the next sync
-    /// creates it again).
+    /// Forget a link (the Identity Center object is gone: deleted, or found missing by a
+    /// sync or by reconciliation, so the next sync creates it again). Under the lease like
+    /// every write of an attempt.
     Unlink {
         tenant: String,
         kind: ResourceKind,

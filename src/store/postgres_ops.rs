@@ -313,14 +313,19 @@ impl PgStore {
         .transpose()
     }
 
-    pub async fn delete_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM cic_links WHERE tenant = $1 AND kind = $2 AND scim_id = $3")
-            .bind(tenant)
-            .bind(link_kind(kind))
-            .bind(scim_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Whether an operation of `kind` on `resource_id` is queued or running (not one that
+    /// ended, parked or held).
+    pub async fn op_unfinished(&self, tenant: &str, kind: OpKind, resource_id: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM operations WHERE tenant = $1 AND resource_key = $2 AND kind = $3 \
+               AND state IN ('pending', 'running')",
+        )
+        .bind(tenant)
+        .bind(kind.key(resource_id, None))
+        .bind(kind.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
     }
 
     pub async fn links_count(&self, tenant: &str, kind: ResourceKind) -> Result<i64, StoreError> {
@@ -516,6 +521,22 @@ async fn drop_resource(
     Ok(())
 }
 
+/// Whether the resource has a link, read in the caller's (write) transaction.
+pub(super) async fn link_exists_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: &str,
+    kind: ResourceKind,
+    scim_id: &str,
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cic_links WHERE tenant = $1 AND kind = $2 AND scim_id = $3")
+        .bind(tenant)
+        .bind(link_kind(kind))
+        .bind(scim_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(n > 0)
+}
+
 /// Saves a link; when the resource had none (or another object), queues its memberships in the
 /// same transaction.
 async fn save_link_in(
@@ -526,6 +547,16 @@ async fn save_link_in(
     link: &CicLink,
     now_s: &str,
 ) -> Result<(), StoreError> {
+    if kind == ResourceKind::User {
+        // Lock the user's row as SCIM writes do: a rename checks in its transaction whether
+        // the user is linked (`on_username_change = "reject"`), and must not be able to
+        // commit past a link saved after its check.
+        sqlx::query("SELECT 1 FROM scim_users WHERE tenant = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant)
+            .bind(scim_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     let existed: Option<String> =
         sqlx::query_scalar("SELECT cic_id FROM cic_links WHERE tenant = $1 AND kind = $2 AND scim_id = $3")
             .bind(tenant)

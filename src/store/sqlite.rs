@@ -362,16 +362,18 @@ impl SqliteStore {
         tenant: &str,
         id: &str,
         if_match: Option<&IfMatch>,
+        read_link: bool,
         f: F,
     ) -> Result<Row, StoreError>
     where
-        F: FnOnce(&Row) -> Result<PatchOutcome, ScimError> + Send,
+        F: FnOnce(&Row, bool) -> Result<PatchOutcome, ScimError> + Send,
     {
         let now = now_string();
         let mut tx = self.write.begin().await?;
         let current = load_for_update(&mut tx, kind, tenant, id).await?;
         check_precondition(if_match, current.version)?;
-        let outcome = f(&current)?;
+        let linked = read_link && super::sqlite_ops::link_exists_in(&mut tx, tenant, kind, id).await?;
+        let outcome = f(&current, linked)?;
         let mut changed = current.doc != outcome.doc;
         if changed {
             enqueue(&mut tx, tenant, OpKind::sync(kind), id, None, &Value::Null, &now).await?;

@@ -308,14 +308,19 @@ impl SqliteStore {
         .transpose()
     }
 
-    pub async fn delete_link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM cic_links WHERE tenant = ?1 AND kind = ?2 AND scim_id = ?3")
-            .bind(tenant)
-            .bind(link_kind(kind))
-            .bind(scim_id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+    /// Whether an operation of `kind` on `resource_id` is queued or running (not one that
+    /// ended, parked or held).
+    pub async fn op_unfinished(&self, tenant: &str, kind: OpKind, resource_id: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM operations WHERE tenant = ?1 AND resource_key = ?2 AND kind = ?3 \
+               AND state IN ('pending', 'running')",
+        )
+        .bind(tenant)
+        .bind(kind.key(resource_id, None))
+        .bind(kind.as_str())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n > 0)
     }
 
     pub async fn links_count(&self, tenant: &str, kind: ResourceKind) -> Result<i64, StoreError> {
@@ -509,6 +514,22 @@ async fn drop_resource(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Whether the resource has a link, read in the caller's (write) transaction.
+pub(super) async fn link_exists_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tenant: &str,
+    kind: ResourceKind,
+    scim_id: &str,
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cic_links WHERE tenant = ?1 AND kind = ?2 AND scim_id = ?3")
+        .bind(tenant)
+        .bind(link_kind(kind))
+        .bind(scim_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(n > 0)
 }
 
 /// Saves a link; when the resource had none (or another object), queues its memberships in the

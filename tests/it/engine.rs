@@ -517,3 +517,79 @@ async fn faults_and_throttling_do_not_lose_or_duplicate_anything() {
     assert_eq!(memberships(&s), expected);
     assert!(emu.emulator.stats().faults > 0, "faults were injected");
 }
+
+/// Issue 13 item 5: a worker whose lease expired (and whose operation another worker took
+/// over) must not delete or overwrite the link the new owner saved. Here the stale worker
+/// finds the linked user gone (deleted by hand after the new owner's run), so it forgets the
+/// link and creates the user again: both writes must wait for its outcome, which is dropped
+/// because it no longer holds the lease.
+#[tokio::test]
+async fn a_worker_whose_lease_expired_leaves_the_new_owners_link_alone() {
+    use cic_bridge::engine::{Engine, TenantPolicy, exec};
+    use cic_bridge::scim::schema::ResourceKind;
+    use cic_bridge::store::{CicLink, Finish, LinkWrite, Store, Write};
+    use std::sync::Arc;
+
+    let emu = spawn_emulator(|_| {}).await;
+    let db = crate::db::fresh().await;
+    let store = Store::connect(&db.url, 2, false).await.unwrap();
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(emu.client()),
+        [TenantPolicy {
+            name: "a".into(),
+            zone_id: emu.zone(),
+            on_conflict: OnConflict::Reject,
+            on_username_change: OnUsernameChange::Keep,
+            mode: TenantMode::Live,
+        }],
+        Default::default(),
+        cic_bridge::tencent::clock::system_clock(),
+        cic_bridge::engine::rules::Rules::new(&[]).unwrap(),
+        None,
+    );
+    let doc = json!({"userName": "alice", "name": {"givenName": "Alice"}});
+    let (row, op_id) = store
+        .create(ResourceKind::User, "a", doc.as_object().unwrap().clone(), None)
+        .await
+        .unwrap();
+    let t0 = time::OffsetDateTime::now_utc();
+    let lease = Duration::from_secs(30);
+    let tenants = vec!["a".to_owned()];
+    // w1 claims; its lease expires; w2 takes the operation over and saves its link.
+    let stale = store.claim("w1", &tenants, t0, lease, 10, &[]).await.unwrap().remove(0);
+    assert_eq!(stale.id, op_id);
+    let later = t0 + Duration::from_secs(31);
+    assert_eq!(store.reap_expired(later).await.unwrap(), 1);
+    let owner = store
+        .claim("w2", &tenants, later, lease, 10, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    let theirs = CicLink {
+        cic_id: "u-deletedbyhand".into(),
+        cic_name: "alice".into(),
+        synced: json!({}),
+    };
+    let link = Write::Link(LinkWrite {
+        tenant: "a".into(),
+        kind: ResourceKind::User,
+        scim_id: row.id.clone(),
+        link: theirs.clone(),
+    });
+    let done = Finish::Done { result: "w2".into() };
+    assert!(store.finish(owner.id, "w2", &done, later, &[link]).await.unwrap());
+
+    // w1 wakes up and runs its attempt: UpdateUser finds no such user, so it relinks.
+    let (outcome, writes) = exec::execute(&engine, &stale).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let late = Finish::Done { result: "w1".into() };
+    let recorded = store.finish(stale.id, "w1", &late, later, &writes).await.unwrap();
+    assert!(!recorded, "w1 no longer holds the lease");
+    let kept = store.link("a", ResourceKind::User, &row.id).await.unwrap();
+    assert_eq!(
+        kept.map(|l| l.cic_id),
+        Some(theirs.cic_id),
+        "the stale worker neither deleted nor replaced the new owner's link"
+    );
+}

@@ -376,3 +376,101 @@ async fn concurrent_creates_commit_together_and_duplicates_fail_alone() {
         .map(|(_, n)| n);
     assert_eq!(syncs, Some(20));
 }
+
+/// A transaction of "the engine" that saves a user's link and stays open until `commit`:
+/// on SQLite it holds the database's write lock, on PostgreSQL the user's row (as the engine's
+/// link save does).
+enum LinkSave {
+    Sqlite(sqlx::SqliteConnection),
+    Pg(sqlx::PgConnection),
+}
+
+impl LinkSave {
+    async fn begin(url: &str, user: &str, cic_name: &str) -> LinkSave {
+        use sqlx::Connection;
+        let insert = |p: &str| {
+            format!(
+                "INSERT INTO cic_links (tenant, kind, scim_id, cic_id, cic_name, synced, created_at, updated_at) \
+                 VALUES ('a', 'user', {p}1, {p}2, {p}3, '{{}}', '2030-01-01T00:00:00.000000Z', '2030-01-01T00:00:00.000000Z')"
+            )
+        };
+        if crate::db::is_postgres() {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+            sqlx::query("SELECT 1 FROM scim_users WHERE tenant = 'a' AND id = $1 FOR UPDATE")
+                .bind(user)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(insert("$")))
+                .bind(user)
+                .bind(format!("u-{user}"))
+                .bind(cic_name)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            LinkSave::Pg(c)
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(insert("?")))
+                .bind(user)
+                .bind(format!("u-{user}"))
+                .bind(cic_name)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            LinkSave::Sqlite(c)
+        }
+    }
+
+    async fn commit(self) {
+        match self {
+            LinkSave::Sqlite(mut c) => {
+                sqlx::query("COMMIT").execute(&mut c).await.unwrap();
+            }
+            LinkSave::Pg(mut c) => {
+                sqlx::query("COMMIT").execute(&mut c).await.unwrap();
+            }
+        }
+    }
+}
+
+/// Issue 13 item 5: with `on_username_change = "reject"`, whether the user is in Identity
+/// Center is decided in the transaction that applies the rename. Here the engine's link save
+/// commits while the rename waits for its transaction (on SQLite behind a create holding the
+/// one writer connection, on PostgreSQL behind the user's row lock): a check made before the
+/// transaction saw no link and let the rename through.
+#[tokio::test]
+async fn a_rename_checks_the_link_inside_its_write_transaction() {
+    use std::time::Duration;
+    let app = spawn_with(|c| c.tenants[0].on_username_change = cic_bridge::config::OnUsernameChange::Reject).await;
+    for (i, method) in [Method::PATCH, Method::PUT].into_iter().enumerate() {
+        let name = format!("fixed{i}@corp.example");
+        let u = app.create_user(&name).await;
+        let save = LinkSave::begin(&app.db_url, &u, &name).await;
+        let blocker = app.post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("blocker{i}@corp.example")}),
+        );
+        let rename = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let moved = format!("moved{i}@corp.example");
+            let body = if method == Method::PATCH {
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "replace", "path": "userName", "value": moved}]})
+            } else {
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": moved})
+            };
+            app.request(method.clone(), &format!("/Users/{u}"), Some(body)).await
+        };
+        let commit = async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            save.commit().await;
+        };
+        let (_, r, ()) = tokio::join!(blocker, rename, commit);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method}: {}", r.body);
+        assert_eq!(r.body["scimType"], "mutability", "{method}");
+        assert_eq!(app.get(&format!("/Users/{u}")).await.body["userName"], name.as_str());
+    }
+}

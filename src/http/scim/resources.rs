@@ -20,7 +20,7 @@ use crate::scim::filter::{self, AttrPath};
 use crate::scim::model::{self, Meta, Projection};
 use crate::scim::patch;
 use crate::scim::schema::{self, ResourceKind};
-use crate::store::{IfMatch, Link, ListQuery, OpState, Replacement, Row};
+use crate::store::{IfMatch, Link, ListQuery, OpState, Row};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -352,19 +352,15 @@ fn check_user_name(kind: ResourceKind, doc: &Map<String, Value>) -> Result<()> {
 }
 
 /// With `on_username_change = "reject"`, a user that exists in Identity Center keeps its
-/// userName (Identity Center user names are immutable).
-async fn rename_allowed(state: &AppState, kind: ResourceKind, tenant: &Tenant, id: &str) -> Result<bool> {
-    if kind != ResourceKind::User {
-        return Ok(true);
-    }
-    let reject = state
-        .engine
-        .tenant(&tenant.name)
-        .is_some_and(|t| t.on_username_change == OnUsernameChange::Reject);
-    if !reject {
-        return Ok(true);
-    }
-    Ok(state.store.link(&tenant.name, kind, id).await?.is_none())
+/// userName (Identity Center user names are immutable). Whether it exists is read in the write
+/// transaction (`Store::patch` with `read_link`): a check made before it could be overtaken
+/// by the engine saving the user's link.
+fn rename_policy_applies(state: &AppState, kind: ResourceKind, tenant: &Tenant) -> bool {
+    kind == ResourceKind::User
+        && state
+            .engine
+            .tenant(&tenant.name)
+            .is_some_and(|t| t.on_username_change == OnUsernameChange::Reject)
 }
 
 fn check_rename(
@@ -394,21 +390,20 @@ async fn replace(
     let body = read_json(req, state.settings.max_body_bytes).await?;
     let n = model::normalize(kind, &body)?;
     check_user_name(kind, &n.doc)?;
-    if !rename_allowed(&state, kind, &tenant, &id).await? {
-        if let Some(current) = state.store.get(kind, &tenant.name, &id).await? {
-            check_rename(false, &current.doc, &n.doc)?;
-        }
-    }
     let row = state
         .store
-        .replace(
+        .patch(
             kind,
             &tenant.name,
             &id,
             if_match(&headers).as_ref(),
-            Replacement {
-                doc: n.doc,
-                members: n.members,
+            rename_policy_applies(&state, kind, &tenant),
+            move |current, linked| {
+                check_rename(!linked, &current.doc, &n.doc)?;
+                Ok(patch::PatchOutcome {
+                    doc: n.doc,
+                    member_edits: n.members.map(patch::MemberEdit::Replace).into_iter().collect(),
+                })
             },
         )
         .await?;
@@ -428,20 +423,27 @@ async fn patch_one(
     let body = read_json(req, state.settings.max_body_bytes).await?;
     let ops = patch::parse_request(&body)?;
     let rid = id.clone();
-    let rename_ok = rename_allowed(&state, kind, &tenant, &id).await?;
+    let read_link = rename_policy_applies(&state, kind, &tenant);
     let row = state
         .store
-        .patch(kind, &tenant.name, &id, if_match(&headers).as_ref(), move |current| {
-            let outcome = patch::apply(kind, &rid, &current.doc, &ops)?;
-            if kind == ResourceKind::User {
-                let name = outcome.doc.get("userName").and_then(Value::as_str).unwrap_or_default();
-                if let Some(problem) = mapping::user_name_problem(name) {
-                    return Err(ScimError::invalid_value(problem));
+        .patch(
+            kind,
+            &tenant.name,
+            &id,
+            if_match(&headers).as_ref(),
+            read_link,
+            move |current, linked| {
+                let outcome = patch::apply(kind, &rid, &current.doc, &ops)?;
+                if kind == ResourceKind::User {
+                    let name = outcome.doc.get("userName").and_then(Value::as_str).unwrap_or_default();
+                    if let Some(problem) = mapping::user_name_problem(name) {
+                        return Err(ScimError::invalid_value(problem));
+                    }
+                    check_rename(!linked, &current.doc, &outcome.doc)?;
                 }
-                check_rename(rename_ok, &current.doc, &outcome.doc)?;
-            }
-            Ok(outcome)
-        })
+                Ok(outcome)
+            },
+        )
         .await?;
     state.engine.notify();
     // RFC 7644 §3.5.2 allows 200 with the resource or 204. Microsoft's collection expects 204,
