@@ -194,7 +194,7 @@ async fn process(emulator: &Emulator, method: &Method, uri: &Uri, headers: &Head
         ));
     }
 
-    let fault = emulator.next_fault();
+    let fault = emulator.next_fault(action);
     if let Some(fault) = &fault {
         let mut stats = lock(&inner.stats);
         stats.faults += 1;

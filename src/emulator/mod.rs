@@ -284,6 +284,8 @@ struct Inner {
     throttle: Mutex<throttle::Buckets>,
     stats: Mutex<Stats>,
     scripted_faults: Mutex<VecDeque<Fault>>,
+    /// Faults for the next calls of one action, before the scripted and random ones.
+    action_faults: Mutex<Vec<(String, Fault)>>,
     fault_rng: Mutex<StdRng>,
 }
 
@@ -320,6 +322,7 @@ impl Emulator {
                 throttle: Mutex::new(throttle::Buckets::default()),
                 stats: Mutex::new(Stats::default()),
                 scripted_faults: Mutex::new(VecDeque::new()),
+                action_faults: Mutex::new(Vec::new()),
                 fault_rng: Mutex::new(fault_rng),
             }),
         }
@@ -354,6 +357,11 @@ impl Emulator {
         lock(&self.inner.scripted_faults).extend(faults);
     }
 
+    /// Scripts a fault for the next call of `action` only (other actions pass untouched).
+    pub fn inject_fault_on(&self, action: &str, fault: Fault) {
+        lock(&self.inner.action_faults).push((action.to_owned(), fault));
+    }
+
     /// Tasks started from now on against account `uin` end Failed with `reason` (`None`: the
     /// empty FailureReason seen right after an account joins the organization).
     pub fn fail_tasks_on_account(&self, uin: u64, reason: Option<String>) {
@@ -376,7 +384,13 @@ impl Emulator {
             .await
     }
 
-    fn next_fault(&self) -> Option<Fault> {
+    fn next_fault(&self, action: &str) -> Option<Fault> {
+        {
+            let mut targeted = lock(&self.inner.action_faults);
+            if let Some(i) = targeted.iter().position(|(a, _)| a == action) {
+                return Some(targeted.remove(i).1);
+            }
+        }
         if let Some(fault) = lock(&self.inner.scripted_faults).pop_front() {
             return Some(fault);
         }

@@ -769,6 +769,24 @@ impl Exec<'_> {
         for m in &members {
             self.remove_member(&cic_id, &m.user_id).await?;
         }
+        // A task still running on the group (an assignment created by an attempt whose answer
+        // was lost, so no sync follows it) would end Failed, "principal was deleted", in the
+        // customer's task list: wait for it to end first.
+        let running = client
+            .list_all(&ListTasks {
+                zone_id: self.zone(),
+                principal_id: Some(cic_id.clone()),
+                status: Some(TaskState::InProgress),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        if let Some(t) = running.first() {
+            return Err(Failure::Wait(
+                Duration::from_secs(1),
+                format!("waiting for task {} on the group before deleting it", t.task_id),
+            ));
+        }
         match client
             .call(&DeleteGroup {
                 zone_id: self.zone(),
@@ -865,6 +883,23 @@ impl Exec<'_> {
             Ok(_) => Ok(format!("added {} to {}", user.cic_id, group.cic_id)),
             Err(e) if code_is(&e, "InvalidParameter.GroupUserAlreadyExists") => {
                 Ok(format!("{} was already in {}", user.cic_id, group.cic_id))
+            }
+            // The user or group was deleted while this ran (their deletes run under other
+            // keys): if the store no longer wants the membership, there is nothing to do. If it
+            // still does, the object was removed behind cic-bridge's back: the failure stands
+            // (and reconciliation reports the drift).
+            Err(e) if e.class() == ErrorClass::NotFound => {
+                let still = store.is_member(tenant, group_id, user_id).await?
+                    && store.link(tenant, ResourceKind::Group, group_id).await?.is_some()
+                    && store.link(tenant, ResourceKind::User, user_id).await?.is_some();
+                if still {
+                    Err(e.into())
+                } else {
+                    Ok(format!(
+                        "{} or {} was deleted meanwhile; nothing to add",
+                        user.cic_id, group.cic_id
+                    ))
+                }
             }
             Err(e) => Err(e.into()),
         }
@@ -1020,6 +1055,16 @@ impl Exec<'_> {
                         target_uin: t.target_uin,
                         present: create,
                     });
+                } else if create {
+                    // The create was recorded before its call (see below): a failed task
+                    // leaves no assignment, so the record goes.
+                    self.push(Write::Assignment {
+                        tenant: tenant.clone(),
+                        scim_group: group_id.clone(),
+                        role_configuration_id: t.role_configuration_id.clone(),
+                        target_uin: t.target_uin,
+                        present: false,
+                    });
                 }
             }
             // Re-evaluate at once: the writes above commit first.
@@ -1062,7 +1107,70 @@ impl Exec<'_> {
             }
             None => Vec::new(),
         };
-        let managed = store.managed_assignments(&tenant, &group_id).await?;
+        let mut managed = store.managed_assignments(&tenant, &group_id).await?;
+        // A re-run (after a crash, a lost answer, an outcome the store could not record) first
+        // checks the record against Identity Center: a create is recorded before its call, so
+        // an assignment made by an attempt whose task id was lost is still known as cic-bridge's
+        // (and removed if no rule wants it any more), while one whose call never happened is
+        // forgotten (and made again if a rule wants it).
+        if self.op.attempts > 1 && !managed.is_empty() {
+            let existing = self
+                .engine
+                .client
+                .list_all(&ListRoleAssignments {
+                    zone_id: self.zone(),
+                    principal_type: Some(PrincipalType::Group),
+                    principal_id: Some(group.cic_id.clone()),
+                    max_results: Some(100),
+                    ..Default::default()
+                })
+                .await?;
+            let in_flight = self
+                .engine
+                .client
+                .list_all(&ListTasks {
+                    zone_id: self.zone(),
+                    principal_id: Some(group.cic_id.clone()),
+                    status: Some(TaskState::InProgress),
+                    max_results: Some(100),
+                    ..Default::default()
+                })
+                .await?;
+            let mut adopted = 0;
+            for t in &in_flight {
+                if managed
+                    .iter()
+                    .any(|(rc, uin)| rc == &t.role_configuration_id && *uin == t.target_uin)
+                {
+                    self.push(Write::Task(self.task_row(&TaskInfoLike::from(t), Some(&group_id))));
+                    adopted += 1;
+                }
+            }
+            if adopted > 0 {
+                return Err(Failure::Wait(
+                    poll_delay(0),
+                    format!(
+                        "waiting for task {} (taken over after a lost answer)",
+                        in_flight[0].task_id
+                    ),
+                ));
+            }
+            managed.retain(|(rc, uin)| {
+                let there = existing
+                    .iter()
+                    .any(|a| &a.role_configuration_id == rc && a.target_uin == *uin);
+                if !there {
+                    self.push(Write::Assignment {
+                        tenant: tenant.clone(),
+                        scim_group: group_id.clone(),
+                        role_configuration_id: rc.clone(),
+                        target_uin: *uin,
+                        present: false,
+                    });
+                }
+                there
+            });
+        }
         // Failed creates with an empty reason are retried a bounded number of times; one with a
         // reason ends the operation with it.
         let history = store
@@ -1165,6 +1273,21 @@ impl Exec<'_> {
                 *uin,
             ));
         }
+        // Recorded as cic-bridge's before the call, committed: if the answer (and so the task
+        // id) is lost, the next attempt still knows the assignment is its own (see above).
+        let intents: Vec<Write> = entries
+            .iter()
+            .map(|e| Write::Assignment {
+                tenant: tenant.clone(),
+                scim_group: group_id.clone(),
+                role_configuration_id: e.role_configuration_id.clone().unwrap_or_default(),
+                target_uin: e.target_uin.unwrap_or_default(),
+                present: true,
+            })
+            .collect();
+        if !intents.is_empty() {
+            store.apply_fixes(&tenant, &intents, &[], self.engine.now()).await?;
+        }
         for chunk in entries.chunks(50) {
             let r = self
                 .engine
@@ -1184,6 +1307,16 @@ impl Exec<'_> {
                 // Another path created it meanwhile: take it over on the next pass.
                 Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationAlreadyExist") => {}
                 Err(e) if matches!(e.class(), ErrorClass::NotFound | ErrorClass::Invalid) => {
+                    // Refused: nothing was created, so the records made before the call go.
+                    for e in chunk {
+                        self.push(Write::Assignment {
+                            tenant: tenant.clone(),
+                            scim_group: group_id.clone(),
+                            role_configuration_id: e.role_configuration_id.clone().unwrap_or_default(),
+                            target_uin: e.target_uin.unwrap_or_default(),
+                            present: false,
+                        });
+                    }
                     let mut error = op_error(&e);
                     error.message = format!("CreateRoleAssignment for group {}: {}", group.cic_id, error.message);
                     return Err(Failure::Refused(error));

@@ -598,9 +598,15 @@ impl Engine {
             let (outcome, mut writes) = exec::execute(self, &op).await;
             drop(renew);
             // A refused create is rolled back: it never got an object to link. A link it
-            // forgot (its object is gone) stays forgotten.
+            // forgot (its object is gone) stays forgotten, and so does a recorded assignment
+            // that Identity Center does not have.
             if matches!(outcome, Err(Failure::Refused(_))) {
-                writes.retain(|w| matches!(w, crate::store::Write::Unlink { .. }));
+                writes.retain(|w| {
+                    matches!(
+                        w,
+                        crate::store::Write::Unlink { .. } | crate::store::Write::Assignment { present: false, .. }
+                    )
+                });
             }
             let finish = self.finish_for(&op, outcome).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;

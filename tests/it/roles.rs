@@ -333,3 +333,109 @@ async fn deleting_a_group_removes_each_assignment_once_and_no_task_fails() {
         );
     }
 }
+
+/// The soak found it: an assignment whose CreateRoleAssignment answer was lost (the call took
+/// effect, the client timed out) was forgotten when the group was renamed out of its rule
+/// before the retry, and stayed in Identity Center for good. The create is now recorded before
+/// its call, so the retry knows the assignment is cic-bridge's and removes it.
+#[tokio::test]
+async fn an_assignment_whose_answer_was_lost_is_removed_when_a_rename_takes_the_rule_away() {
+    let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(300)).await;
+    let rc = create_role_configuration(&emu.client(), &emu.zone(), "Admin").await;
+    let rc_id = rc.role_configuration_id.clone();
+    let app = spawn_live(&emu, |c| {
+        c.assignments = vec![AssignmentConfig {
+            group: Some("Cloud Admins".into()),
+            role_configuration_id: Some(rc_id.clone()),
+            target_uins: vec![MEMBER_A],
+            ..Default::default()
+        }];
+    })
+    .await;
+    // Applied, then answered after the client's 2 s timeout.
+    emu.emulator.inject_fault_on(
+        "CreateRoleAssignment",
+        cic_bridge::emulator::Fault::Slow(Duration::from_millis(2500)),
+    );
+    let g = app.create_group("Cloud Admins", &[]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while emu.emulator.stats().calls("CreateRoleAssignment") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no CreateRoleAssignment");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // While the answer is on its way (and will be lost), the group leaves the rule.
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "replace", "path": "displayName", "value": "bystanders"}]),
+    )
+    .await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    let s = emu.emulator.snapshot();
+    assert!(
+        group_assignments(&s).is_empty(),
+        "left behind: {:?}",
+        group_assignments(&s)
+    );
+    assert!(
+        s.tasks
+            .iter()
+            .all(|t| t.status == cic_bridge::tencent::model::TaskState::Success),
+        "{:?}",
+        s.tasks
+    );
+    assert_eq!(emu.emulator.stats().calls("CreateRoleAssignment"), 1, "created once");
+}
+
+/// Also from the soak: a group deleted while an assignment task on it still ran (its answer
+/// lost, so no sync followed the task) made the task end Failed, "principal was deleted", in
+/// the customer's task list. The delete now waits for the group's running tasks.
+#[tokio::test]
+async fn a_group_delete_waits_for_a_task_still_running_on_the_group() {
+    let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(5000)).await;
+    let rc = create_role_configuration(&emu.client(), &emu.zone(), "Admin").await;
+    let rc_id = rc.role_configuration_id.clone();
+    let app = spawn_live(&emu, |c| {
+        c.assignments = vec![AssignmentConfig {
+            group: Some("Cloud Admins".into()),
+            role_configuration_id: Some(rc_id.clone()),
+            target_uins: vec![MEMBER_A],
+            ..Default::default()
+        }];
+    })
+    .await;
+    emu.emulator.inject_fault_on(
+        "CreateRoleAssignment",
+        cic_bridge::emulator::Fault::Slow(Duration::from_millis(2200)),
+    );
+    let g = app.create_group("Cloud Admins", &[]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while emu.emulator.stats().calls("CreateRoleAssignment") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no CreateRoleAssignment");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.delete(&format!("/Groups/{g}")).await;
+    let states = drain(&app, Duration::from_secs(40)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    // Every task has ended (the delete cannot have finished before).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while emu
+        .emulator
+        .snapshot()
+        .tasks
+        .iter()
+        .any(|t| t.status == cic_bridge::tencent::model::TaskState::InProgress)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "tasks never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = emu.emulator.snapshot();
+    assert!(s.groups.is_empty(), "{:?}", s.groups);
+    assert!(group_assignments(&s).is_empty());
+    let failed: Vec<_> = s
+        .tasks
+        .iter()
+        .filter(|t| t.status == cic_bridge::tencent::model::TaskState::Failed)
+        .collect();
+    assert!(failed.is_empty(), "Failed tasks in Identity Center: {failed:?}");
+}
