@@ -503,7 +503,8 @@ async fn group_commit(write: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<
             Err(e) => {
                 // Nothing of this batch is stored; every caller hears so, with an error that
                 // keeps its class (a full disk is 503 for each of them, not 500).
-                tracing::warn!(error = %e, creates = done.len() + jobs.len(), "batch of creates not committed");
+                // Each caller's request logs its refusal; this says how many shared the batch.
+                tracing::debug!(error = %e, creates = done.len() + jobs.len(), "batch of creates not committed");
                 for (reply, _) in done {
                     let _ = reply.send(Err(batch_error(&e)));
                 }
