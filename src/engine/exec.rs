@@ -596,14 +596,36 @@ impl Exec<'_> {
         Ok(groups.into_iter().find(|g| g.group_name.eq_ignore_ascii_case(name)))
     }
 
+    /// The group an earlier attempt of this operation created, known by cic-bridge's marker in
+    /// its description: under the current name, or else among all the zone's groups, since the
+    /// SCIM group may have been renamed after the attempt whose answer was lost (found by the
+    /// soak: the retry created a second group under the new name). A zone holds at most a few
+    /// hundred groups, and this runs only on a retry.
+    async fn find_own_group(&self, name: &str) -> Result<Option<GroupInfo>, Failure> {
+        let marker = self.marker();
+        if let Some(found) = self.find_group(name).await? {
+            if found.description.contains(&marker) {
+                return Ok(Some(found));
+            }
+        }
+        let groups = self
+            .engine
+            .client
+            .list_all(&ListGroups {
+                zone_id: self.zone(),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        Ok(groups.into_iter().find(|g| g.description.contains(&marker)))
+    }
+
     async fn group_create(&self, desired: GroupFields) -> Outcome {
         if self.op.attempts > 1 {
-            if let Some(found) = self.find_group(&desired.group_name).await? {
-                if found.description.contains(&self.marker()) {
-                    return self
-                        .adopt_group(found, desired, "found the group an earlier attempt created")
-                        .await;
-                }
+            if let Some(found) = self.find_own_group(&desired.group_name).await? {
+                return self
+                    .adopt_group(found, desired, "found the group an earlier attempt created")
+                    .await;
             }
         }
         let r = self
@@ -730,9 +752,9 @@ impl Exec<'_> {
             Some(link) => link.cic_id,
             None => {
                 let name = self.op.payload.get("name").and_then(|v| v.as_str()).unwrap_or_default();
-                match self.find_group(&mapping::group_name(name)).await? {
-                    Some(g) if g.description.contains(&self.marker()) => g.group_id,
-                    _ => return Ok("the group never reached Identity Center; nothing to delete".to_owned()),
+                match self.find_own_group(&mapping::group_name(name)).await? {
+                    Some(g) => g.group_id,
+                    None => return Ok("the group never reached Identity Center; nothing to delete".to_owned()),
                 }
             }
         };

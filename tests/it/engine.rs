@@ -593,3 +593,44 @@ async fn a_worker_whose_lease_expired_leaves_the_new_owners_link_alone() {
         "the stale worker neither deleted nor replaced the new owner's link"
     );
 }
+
+/// Found by the soak: a group whose CreateGroup answer was lost (applied, the client timed
+/// out) and that was renamed before the retry got a second group under the new name, the first
+/// left behind. The retry now finds its own group by cic-bridge's marker, whatever its name.
+#[tokio::test]
+async fn a_group_renamed_while_its_create_answer_was_lost_ends_as_one_group() {
+    let emu = spawn_emulator(|_| {}).await;
+    // The create answers at once, so the rename lands while the CreateGroup answer is late.
+    let app = spawn_live(&emu, |c| c.engine.create_wait_ms = 0).await;
+    emu.emulator
+        .inject_fault_on("CreateGroup", Fault::Slow(Duration::from_millis(2500)));
+    let r = app
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "before-rename"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let g = r.body["id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while emu.emulator.stats().calls("CreateGroup") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no CreateGroup");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "replace", "path": "displayName", "value": "after-rename"}]),
+    )
+    .await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None);
+    let names: Vec<String> = emu
+        .emulator
+        .snapshot()
+        .groups
+        .iter()
+        .map(|g| g.group_name.clone())
+        .collect();
+    assert_eq!(names, vec!["after-rename".to_owned()], "one group, under the new name");
+    assert_eq!(emu.emulator.stats().calls("CreateGroup"), 1, "created once");
+}
