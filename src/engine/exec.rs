@@ -156,12 +156,10 @@ impl Exec<'_> {
         }
         // A previous attempt may have created the user and lost the answer (or crashed).
         if self.op.attempts > 1 {
-            if let Some(found) = self.find_user(&desired.user_name).await? {
-                if found.description.contains(&self.marker()) {
-                    return self
-                        .adopt_user(found, desired, "found the user an earlier attempt created")
-                        .await;
-                }
+            if let Some(found) = self.find_own_user(&desired.user_name).await? {
+                return self
+                    .adopt_user(found, desired, "found the user an earlier attempt created")
+                    .await;
             }
         }
         let request = CreateUser {
@@ -259,6 +257,30 @@ impl Exec<'_> {
     /// ListUsers' Filter is free text over name, email, id and description; the exact
     /// comparison happens here (case-insensitively: the reference leaves Identity Center's
     /// rule open, and a case-only twin is the same person for an IdP).
+    /// The user an earlier attempt of this operation created, known by cic-bridge's marker in
+    /// its description: under the current user name, or else by the marker itself (ListUsers'
+    /// `Filter` is free text over names, emails, ids and descriptions), since the SCIM user
+    /// may have been renamed after the attempt whose answer was lost.
+    async fn find_own_user(&self, user_name: &str) -> Result<Option<UserInfo>, Failure> {
+        let marker = self.marker();
+        if let Some(found) = self.find_user(user_name).await? {
+            if found.description.contains(&marker) {
+                return Ok(Some(found));
+            }
+        }
+        let users = self
+            .engine
+            .client
+            .list_all(&ListUsers {
+                zone_id: self.zone(),
+                filter: Some(self.op.resource_id.clone()),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        Ok(users.into_iter().find(|u| u.description.contains(&marker)))
+    }
+
     async fn find_user(&self, user_name: &str) -> Result<Option<UserInfo>, Failure> {
         let users = self
             .engine
@@ -418,9 +440,9 @@ impl Exec<'_> {
             None => {
                 // A create may have happened before a crash without its link being saved.
                 let name = self.op.payload.get("name").and_then(|v| v.as_str()).unwrap_or_default();
-                match self.find_user(name).await? {
-                    Some(u) if u.description.contains(&self.marker()) => u.user_id,
-                    _ => return Ok("the user never reached Identity Center; nothing to delete".to_owned()),
+                match self.find_own_user(name).await? {
+                    Some(u) => u.user_id,
+                    None => return Ok("the user never reached Identity Center; nothing to delete".to_owned()),
                 }
             }
         };

@@ -634,3 +634,29 @@ async fn a_group_renamed_while_its_create_answer_was_lost_ends_as_one_group() {
     assert_eq!(names, vec!["after-rename".to_owned()], "one group, under the new name");
     assert_eq!(emu.emulator.stats().calls("CreateGroup"), 1, "created once");
 }
+
+/// The same for users: a user renamed while its CreateUser answer was lost is found by the
+/// marker on the retry (ListUsers' free-text filter covers descriptions), not created twice.
+#[tokio::test]
+async fn a_user_renamed_while_its_create_answer_was_lost_ends_as_one_user() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |c| c.engine.create_wait_ms = 0).await;
+    emu.emulator
+        .inject_fault_on("CreateUser", Fault::Slow(Duration::from_millis(2500)));
+    let u = app.create_user("before-rename@corp.example").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while emu.emulator.stats().calls("CreateUser") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no CreateUser");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.patch(
+        &format!("/Users/{u}"),
+        json!([{"op": "replace", "path": "userName", "value": "after-rename@corp.example"}]),
+    )
+    .await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None);
+    let users = emu.emulator.snapshot().users;
+    assert_eq!(users.len(), 1, "one user: {users:?}");
+    assert_eq!(emu.emulator.stats().calls("CreateUser"), 1, "created once");
+}
