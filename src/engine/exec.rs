@@ -1376,12 +1376,13 @@ impl Exec<'_> {
         };
         for (rc, uin) in &to_delete {
             // A delete already running (the group delete's, or a lost attempt's) is followed,
-            // not repeated: a second one would end Failed in Identity Center's task list.
-            if let Some(t) = in_flight.iter().find(|t| {
-                t.task_type == task_type::DELETE_ROLE_ASSIGNMENT
-                    && &t.role_configuration_id == rc
-                    && t.target_uin == *uin
-            }) {
+            // not repeated: a second one would end Failed in Identity Center's task list. A
+            // create still running (its answer lost) is followed too: a delete now would meet
+            // "not found", and the assignment would appear afterwards, unrecorded.
+            if let Some(t) = in_flight
+                .iter()
+                .find(|t| &t.role_configuration_id == rc && t.target_uin == *uin)
+            {
                 self.push(Write::Task(self.task_row(&TaskInfoLike::from(t), Some(&group_id))));
                 started += 1;
                 continue;
