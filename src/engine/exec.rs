@@ -1081,6 +1081,42 @@ impl Exec<'_> {
     /// Makes the group's managed role assignments match the rules: CreateRoleAssignment for
     /// the missing ones (50 per call), DeleteRoleAssignment for those no rule gives any more,
     /// each task persisted with the outcome and followed to its end.
+    /// A group's role assignments in Identity Center and the tasks still running on it.
+    async fn group_assignment_state(
+        &self,
+        group_cic_id: &str,
+    ) -> Result<
+        (
+            Vec<crate::tencent::model::RoleAssignments>,
+            Vec<crate::tencent::model::TaskInfo>,
+        ),
+        Failure,
+    > {
+        let existing = self
+            .engine
+            .client
+            .list_all(&ListRoleAssignments {
+                zone_id: self.zone(),
+                principal_type: Some(PrincipalType::Group),
+                principal_id: Some(group_cic_id.to_owned()),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        let in_flight = self
+            .engine
+            .client
+            .list_all(&ListTasks {
+                zone_id: self.zone(),
+                principal_id: Some(group_cic_id.to_owned()),
+                status: Some(TaskState::InProgress),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        Ok((existing, in_flight))
+    }
+
     async fn assign_sync(&self) -> Outcome {
         let store = &self.engine.store;
         let tenant = self.tenant.name.clone();
@@ -1157,29 +1193,9 @@ impl Exec<'_> {
         // an assignment made by an attempt whose task id was lost is still known as cic-bridge's
         // (and removed if no rule wants it any more), while one whose call never happened is
         // forgotten (and made again if a rule wants it).
+        let mut listed = None;
         if self.op.attempts > 1 && !managed.is_empty() {
-            let existing = self
-                .engine
-                .client
-                .list_all(&ListRoleAssignments {
-                    zone_id: self.zone(),
-                    principal_type: Some(PrincipalType::Group),
-                    principal_id: Some(group.cic_id.clone()),
-                    max_results: Some(100),
-                    ..Default::default()
-                })
-                .await?;
-            let in_flight = self
-                .engine
-                .client
-                .list_all(&ListTasks {
-                    zone_id: self.zone(),
-                    principal_id: Some(group.cic_id.clone()),
-                    status: Some(TaskState::InProgress),
-                    max_results: Some(100),
-                    ..Default::default()
-                })
-                .await?;
+            let (existing, in_flight) = self.group_assignment_state(&group.cic_id).await?;
             let mut adopted = 0;
             for t in &in_flight {
                 if managed
@@ -1214,6 +1230,7 @@ impl Exec<'_> {
                 }
                 there
             });
+            listed = Some((existing, in_flight));
         }
         // Failed creates with an empty reason are retried a bounded number of times; one with a
         // reason ends the operation with it.
@@ -1263,28 +1280,10 @@ impl Exec<'_> {
         }
         // An earlier attempt may have started the work and lost the task ids (a crash between
         // the call and the commit): existing assignments and running tasks are taken over.
-        let existing = self
-            .engine
-            .client
-            .list_all(&ListRoleAssignments {
-                zone_id: self.zone(),
-                principal_type: Some(PrincipalType::Group),
-                principal_id: Some(group.cic_id.clone()),
-                max_results: Some(100),
-                ..Default::default()
-            })
-            .await?;
-        let in_flight = self
-            .engine
-            .client
-            .list_all(&ListTasks {
-                zone_id: self.zone(),
-                principal_id: Some(group.cic_id.clone()),
-                status: Some(TaskState::InProgress),
-                max_results: Some(100),
-                ..Default::default()
-            })
-            .await?;
+        let (existing, in_flight) = match listed {
+            Some(l) => l,
+            None => self.group_assignment_state(&group.cic_id).await?,
+        };
         let mut started = 0;
         let mut entries = Vec::new();
         for (rc, uin) in &to_create {

@@ -35,7 +35,6 @@ struct CreateJob {
 
 /// How long a statement waits for another process's lock before SQLITE_BUSY (503).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-const BUSY_TIMEOUT_PRAGMA: &str = "PRAGMA busy_timeout = 10000";
 
 /// Largest number of creates committed together.
 const GROUP_COMMIT_MAX: usize = 256;
@@ -121,25 +120,29 @@ impl SqliteStore {
         // An in-process SQLite connection cannot drop like a network one: the default ping on
         // every acquire only costs a round trip to sqlx's connection thread.
         let health = std::sync::Arc::new(super::health::StoreHealth::default());
+        // Whether the writer connection was opened during an outage (with the short busy
+        // timeout): it is replaced at its first release after the outage.
+        let short_wait = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .after_release({
-                let health = health.clone();
+                let (health, short_wait) = (health.clone(), short_wait.clone());
                 move |conn, _| {
-                    let outage = !health.writable();
-                    Box::pin(async move { writer_reusable(conn, outage).await })
+                    let replace = !health.writable() || short_wait.load(std::sync::atomic::Ordering::Relaxed);
+                    Box::pin(async move { writer_reusable(conn, replace).await })
                 }
             })
             // During an outage the writer waits for another process's lock only briefly: the
             // store is known not to commit, and one writer serves every request in turn, so
             // ten seconds each would queue the 503s of waiting clients behind one another.
             .after_connect({
-                let health = health.clone();
+                let (health, short_wait) = (health.clone(), short_wait.clone());
                 move |conn, _| {
                     let outage = !health.writable();
+                    short_wait.store(outage, std::sync::atomic::Ordering::Relaxed);
                     Box::pin(async move {
                         if outage {
                             sqlx::raw_sql("PRAGMA busy_timeout = 1000").execute(conn).await?;
@@ -442,14 +445,13 @@ impl SqliteStore {
 /// write then "succeeded" and was answered 201 while nothing reached the disk (6,000 creates
 /// on a full 3 MB disk: 5,918 acknowledged and lost). A connection that may be in that state
 /// is closed instead (closing rolls back whatever is open) and the pool opens a fresh one.
-/// During an outage every write gets a fresh connection too: one opened before the database
-/// file became read-only keeps failing after it is writable again.
-async fn writer_reusable(conn: &mut sqlx::SqliteConnection, outage: bool) -> Result<bool, sqlx::Error> {
-    if outage || sqlx::Connection::is_in_transaction(conn) {
+/// During an outage every write gets a fresh connection too (one opened before the database
+/// file became read-only keeps failing after it is writable again), and so does the first
+/// write after it (`replace`: the connection opened during the outage waits only briefly).
+async fn writer_reusable(conn: &mut sqlx::SqliteConnection, replace: bool) -> Result<bool, sqlx::Error> {
+    if replace || sqlx::Connection::is_in_transaction(conn) {
         return Ok(false);
     }
-    // A connection opened during the outage that just ended waits its normal time again.
-    sqlx::raw_sql(BUSY_TIMEOUT_PRAGMA).execute(&mut *conn).await?;
     // sqlx's count says no transaction: check that SQLite agrees (BEGIN fails inside one).
     if sqlx::raw_sql("BEGIN").execute(&mut *conn).await.is_err() {
         return Ok(false);
