@@ -230,6 +230,9 @@ async fn process(emulator: &Emulator, method: &Method, uri: &Uri, headers: &Head
             }
         }
     };
+    // The whole request at debug: the soak keeps this log to trace a lost update back to the
+    // calls that made it.
+    tracing::debug!(%action, %body, fault = fault.as_ref().map(Fault::name), "request");
     let outcome = {
         let mut state = lock(&inner.state);
         let first_new = state.next_seq_peek();

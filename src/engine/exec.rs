@@ -1009,6 +1009,9 @@ impl Exec<'_> {
     }
 
     /// Polls the given in-progress tasks once. Returns the updated rows (also queued as writes).
+    /// Nothing is recorded unless every poll answered: a status recorded without the
+    /// assignment write that its caller makes for a finished task (an attempt that failed on a
+    /// later poll) would leave the task ended and the assignment record stale for good.
     async fn poll_tasks(&self, tasks: Vec<TaskRow>) -> Result<Vec<TaskRow>, Failure> {
         let mut out = Vec::with_capacity(tasks.len());
         for mut t in tasks {
@@ -1041,8 +1044,10 @@ impl Exec<'_> {
                 Err(e) => return Err(e.into()),
             }
             t.polls += 1;
-            self.push(Write::Task(t.clone()));
             out.push(t);
+        }
+        for t in &out {
+            self.push(Write::Task(t.clone()));
         }
         Ok(out)
     }
@@ -1092,17 +1097,10 @@ impl Exec<'_> {
         ),
         Failure,
     > {
-        let existing = self
-            .engine
-            .client
-            .list_all(&ListRoleAssignments {
-                zone_id: self.zone(),
-                principal_type: Some(PrincipalType::Group),
-                principal_id: Some(group_cic_id.to_owned()),
-                max_results: Some(100),
-                ..Default::default()
-            })
-            .await?;
+        // Running tasks first, assignments second: a task that ends between the two calls then
+        // shows in the second (its assignment made or gone). The other order loses it: neither
+        // running when the tasks are listed, nor made when the assignments were, and a re-run
+        // would forget an assignment that exists (the soak found it, issue 13).
         let in_flight = self
             .engine
             .client
@@ -1110,6 +1108,17 @@ impl Exec<'_> {
                 zone_id: self.zone(),
                 principal_id: Some(group_cic_id.to_owned()),
                 status: Some(TaskState::InProgress),
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .await?;
+        let existing = self
+            .engine
+            .client
+            .list_all(&ListRoleAssignments {
+                zone_id: self.zone(),
+                principal_type: Some(PrincipalType::Group),
+                principal_id: Some(group_cic_id.to_owned()),
                 max_results: Some(100),
                 ..Default::default()
             })
