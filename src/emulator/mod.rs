@@ -372,6 +372,12 @@ impl Emulator {
         lock(&self.inner.state).stop_failing_tasks_on_account(uin);
     }
 
+    /// Tasks started from now on against account `uin` take `extra` longer than others
+    /// (`Duration::ZERO` ends it): tasks of one request then end at different times.
+    pub fn slow_tasks_on_account(&self, uin: u64, extra: Duration) {
+        lock(&self.inner.state).slow_tasks_on_account(uin, extra);
+    }
+
     /// Turns the zone's SCIM synchronization switch on or off.
     pub fn set_scim_sync(&self, enabled: bool) {
         lock(&self.inner.state).set_scim_sync(enabled);

@@ -254,6 +254,8 @@ pub struct State {
     deployments: BTreeMap<(String, Target), Deployment>,
     tasks: BTreeMap<String, Task>,
     failing_targets: HashMap<u64, Option<String>>,
+    /// Extra time that tasks against these accounts take (a slow member account).
+    slow_targets: HashMap<u64, Duration>,
     rng: StdRng,
     seq: u64,
 }
@@ -409,6 +411,7 @@ impl State {
             deployments: BTreeMap::new(),
             tasks: BTreeMap::new(),
             failing_targets: HashMap::new(),
+            slow_targets: HashMap::new(),
             rng,
             seq: 0,
             settings,
@@ -446,6 +449,15 @@ impl State {
 
     pub fn stop_failing_tasks_on_account(&mut self, uin: u64) {
         self.failing_targets.remove(&uin);
+    }
+
+    /// Tasks started from now on whose target is `uin` take `extra` longer (zero: as usual).
+    pub fn slow_tasks_on_account(&mut self, uin: u64, extra: Duration) {
+        if extra.is_zero() {
+            self.slow_targets.remove(&uin);
+        } else {
+            self.slow_targets.insert(uin, extra);
+        }
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -1476,6 +1488,7 @@ impl State {
             .map(|c| c.info.role_configuration_name.clone())
             .unwrap_or_default();
         let scripted_failure = self.failing_targets.get(&target.uin).cloned();
+        let slow = self.slow_targets.get(&target.uin).copied().unwrap_or_default();
         let task = Task {
             id: id.clone(),
             seq,
@@ -1487,7 +1500,7 @@ impl State {
             deprovision,
             status: TaskState::InProgress,
             failure_reason: None,
-            due: now + self.settings.task_delay + self.jitter(),
+            due: now + self.settings.task_delay + self.jitter() + slow,
             scripted_failure,
             request_fault: None,
             created: format_time(now),

@@ -14,9 +14,9 @@ use crate::config::{OnConflict, OnUsernameChange};
 use crate::scim::schema::ResourceKind;
 use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind, TaskRow, Write};
 use crate::tencent::model::{
-    AddUserToGroup, CreateGroup, CreateUser, DeleteGroup, DeleteRoleAssignment, DeleteUser, GroupInfo,
-    ListGroupMembers, ListGroups, ListJoinedGroupsForUser, ListRoleAssignments, ListUsers, ObjectType, PrincipalType,
-    RemoveUserFromGroup, UpdateGroup, UpdateUser, UpdateUserStatus, UserInfo, UserStatus,
+    AddUserToGroup, CreateGroup, CreateUser, DeleteGroup, DeleteRoleAssignment, DeleteUser, GetGroup, GetUser,
+    GroupInfo, ListGroupMembers, ListGroups, ListJoinedGroupsForUser, ListRoleAssignments, ListUsers, ObjectType,
+    PrincipalType, RemoveUserFromGroup, UpdateGroup, UpdateUser, UpdateUserStatus, UserInfo, UserStatus,
 };
 use crate::tencent::model::{
     CreateRoleAssignment, DeprovisionStrategy, GetTaskStatus, ListTasks, ProvisionRoleConfiguration,
@@ -233,15 +233,7 @@ impl Exec<'_> {
 
     /// Links an existing Identity Center user and brings it to the desired state.
     async fn adopt_user(&self, found: UserInfo, desired: UserFields, how: &str) -> Outcome {
-        let current = UserFields {
-            user_name: found.user_name.clone(),
-            first_name: found.first_name.clone(),
-            last_name: found.last_name.clone(),
-            display_name: found.display_name.clone(),
-            email: found.email.clone(),
-            description: found.description.clone(),
-            enabled: found.user_status == UserStatus::Enabled,
-        };
+        let current = user_fields_of(&found);
         let link = CicLink {
             cic_id: found.user_id.clone(),
             cic_name: found.user_name.clone(),
@@ -295,7 +287,30 @@ impl Exec<'_> {
         Ok(users.into_iter().find(|u| u.user_name.eq_ignore_ascii_case(user_name)))
     }
 
-    async fn user_update(&self, link: CicLink, mut desired: UserFields) -> Outcome {
+    async fn user_update(&self, mut link: CicLink, mut desired: UserFields) -> Outcome {
+        // A re-run may follow an attempt whose call took effect although its answer was lost
+        // (or a crash before the outcome was recorded): what the link says was synced may be
+        // stale. Comparing with it, a change reverted meanwhile in SCIM looked "already in sync"
+        // while Identity Center kept the lost call's value (the soak found a user left enabled
+        // that way). A re-run reads the user back first.
+        if self.op.attempts > 1 {
+            let r = self
+                .engine
+                .client
+                .call(&GetUser {
+                    zone_id: self.zone(),
+                    user_id: link.cic_id.clone(),
+                })
+                .await;
+            match r {
+                Ok(answer) => {
+                    link.cic_name = answer.user_info.user_name.clone();
+                    link.synced = serde_json::to_value(user_fields_of(&answer.user_info)).unwrap_or_default();
+                }
+                Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return self.relink_user(desired).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
         let synced: UserFields = serde_json::from_value(link.synced.clone()).unwrap_or_default();
         let mut notes = Vec::new();
         if desired.user_name != link.cic_name {
@@ -726,7 +741,36 @@ impl Exec<'_> {
         Ok(format!("{how} ({}); {result}", found.group_id))
     }
 
-    async fn group_update(&self, link: CicLink, desired: GroupFields) -> Outcome {
+    async fn group_update(&self, mut link: CicLink, desired: GroupFields) -> Outcome {
+        // As for users (see `user_update`): a re-run reads the group back, so that a rename
+        // whose answer was lost and that SCIM reverted meanwhile is not taken as in sync.
+        if self.op.attempts > 1 {
+            let r = self
+                .engine
+                .client
+                .call(&GetGroup {
+                    zone_id: self.zone(),
+                    group_id: link.cic_id.clone(),
+                })
+                .await;
+            match r {
+                Ok(answer) => {
+                    if let Some(info) = answer.group_info {
+                        let mut synced: GroupFields = serde_json::from_value(link.synced.clone()).unwrap_or_default();
+                        synced.group_name = info.group_name.clone();
+                        synced.description = info.description.clone();
+                        link.cic_name = info.group_name;
+                        link.synced = serde_json::to_value(&synced).unwrap_or_default();
+                    }
+                }
+                Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
+                    self.unlink(ResourceKind::Group);
+                    let result = Box::pin(self.group_create(desired)).await?;
+                    return Ok(format!("the linked Identity Center group no longer existed; {result}"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let synced: GroupFields = serde_json::from_value(link.synced.clone()).unwrap_or_default();
         let new_name = (desired.group_name != link.cic_name).then(|| desired.group_name.clone());
         let new_description = (desired.description != synced.description).then(|| desired.description.clone());
@@ -976,6 +1020,19 @@ fn state_str(s: TaskState) -> &'static str {
     }
 }
 
+/// What Identity Center holds for a user, in the terms a link records as synced.
+fn user_fields_of(u: &UserInfo) -> UserFields {
+    UserFields {
+        user_name: u.user_name.clone(),
+        first_name: u.first_name.clone(),
+        last_name: u.last_name.clone(),
+        display_name: u.display_name.clone(),
+        email: u.email.clone(),
+        description: u.description.clone(),
+        enabled: u.user_status == UserStatus::Enabled,
+    }
+}
+
 /// Poll delay after `polls` polls: 0.3 s, then 1.5 times longer each time, capped at 10 s.
 /// Tasks usually end within seconds, so a gentle growth notices the end soon after it
 /// happens, while a long task costs a poll every 10 s of the 220/s GetTaskStatus budget.
@@ -1052,30 +1109,36 @@ impl Exec<'_> {
         Ok(out)
     }
 
-    /// The tasks still running for this operation; `None` when there are none. Polls them,
-    /// and asks to be run again while any is in progress.
+    /// Polls the operation's running tasks once; `None` when there are none. Every task that
+    /// ended is returned with the others, so that its caller records what it did on this very
+    /// poll: recorded only once all had ended, a delete that ended before its siblings left its
+    /// assignment recorded as present, and a later rename back into the rule then counted an
+    /// assignment that Identity Center did not have (the soak found it, issue 13).
     async fn follow_tasks(&self, running: Vec<TaskRow>) -> Result<Option<Vec<TaskRow>>, Failure> {
         if running.is_empty() {
             return Ok(None);
         }
-        let polled = self.poll_tasks(running).await?;
-        if let Some(t) = polled.iter().find(|t| t.status == IN_PROGRESS) {
-            if t.polls >= MAX_POLLS {
-                return Err(Failure::Refused(OpError {
-                    code: None,
-                    message: format!(
-                        "task {} is still InProgress after {} polls; giving up",
-                        t.task_id, t.polls
-                    ),
-                    request_id: None,
-                }));
-            }
-            return Err(Failure::Wait(
-                poll_delay(t.polls),
-                format!("waiting for task {}", t.task_id),
-            ));
+        Ok(Some(self.poll_tasks(running).await?))
+    }
+
+    /// The wait for the first task of `polled` still in progress, if any; gives up after
+    /// `MAX_POLLS` polls.
+    fn still_running(polled: &[TaskRow]) -> Option<Failure> {
+        let t = polled.iter().find(|t| t.status == IN_PROGRESS)?;
+        if t.polls >= MAX_POLLS {
+            return Some(Failure::Refused(OpError {
+                code: None,
+                message: format!(
+                    "task {} is still InProgress after {} polls; giving up",
+                    t.task_id, t.polls
+                ),
+                request_id: None,
+            }));
         }
-        Ok(Some(polled))
+        Some(Failure::Wait(
+            poll_delay(t.polls),
+            format!("waiting for task {}", t.task_id),
+        ))
     }
 
     /// Resolves the rules for a group name into (role configuration id, account) pairs.
@@ -1133,8 +1196,8 @@ impl Exec<'_> {
         let running = store
             .tasks(Some(&tenant), Some(&group_id), None, Some(IN_PROGRESS), 1000)
             .await?;
-        if let Some(finished) = self.follow_tasks(running).await? {
-            for t in &finished {
+        if let Some(polled) = self.follow_tasks(running).await? {
+            for t in polled.iter().filter(|t| t.status != IN_PROGRESS) {
                 let create = t.task_type == task_type::CREATE_ROLE_ASSIGNMENT;
                 if t.status == SUCCESS {
                     self.push(Write::Assignment {
@@ -1155,6 +1218,9 @@ impl Exec<'_> {
                         present: false,
                     });
                 }
+            }
+            if let Some(wait) = Self::still_running(&polled) {
+                return Err(wait);
             }
             // Re-evaluate at once: the writes above commit first.
             return Err(Failure::Wait(
@@ -1486,8 +1552,11 @@ impl Exec<'_> {
             .filter(|t| t.created_at >= self.op.created_at)
             .collect();
         let running: Vec<TaskRow> = mine.iter().filter(|t| t.status == IN_PROGRESS).cloned().collect();
-        if let Some(finished) = self.follow_tasks(running).await? {
-            let t = &finished[0];
+        if let Some(polled) = self.follow_tasks(running).await? {
+            if let Some(wait) = Self::still_running(&polled) {
+                return Err(wait);
+            }
+            let t = &polled[0];
             if t.status == SUCCESS {
                 return Ok(format!("deployed {rc} on {uin} (task {})", t.task_id));
             }

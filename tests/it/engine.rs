@@ -660,3 +660,87 @@ async fn a_user_renamed_while_its_create_answer_was_lost_ends_as_one_user() {
     assert_eq!(users.len(), 1, "one user: {users:?}");
     assert_eq!(emu.emulator.stats().calls("CreateUser"), 1, "created once");
 }
+
+/// The soak found it: a user's UpdateUserStatus took effect but its answer was lost, and SCIM
+/// reverted the change before the retry. The retry compared with what the link recorded as
+/// synced (the old status), found nothing to do, and Identity Center kept the user enabled
+/// while the IdP had disabled it. A re-run now reads the user back first.
+#[tokio::test]
+async fn a_status_change_reverted_while_its_answer_was_lost_ends_as_scim_says() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let u = app.create_user("flip@corp.example").await;
+    app.patch(
+        &format!("/Users/{u}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    drain(&app, Duration::from_secs(20)).await;
+    let status = |emu: &crate::tencent_harness::TestEmulator| emu.emulator.snapshot().users[0].user_status;
+    assert_eq!(status(&emu), cic_bridge::tencent::model::UserStatus::Disabled);
+    // Enabled in Identity Center, answered after the client's 2 s timeout...
+    emu.emulator
+        .inject_fault_on("UpdateUserStatus", Fault::Slow(Duration::from_millis(2500)));
+    let calls = emu.emulator.stats().calls("UpdateUserStatus");
+    app.patch(
+        &format!("/Users/{u}"),
+        json!([{"op": "replace", "path": "active", "value": true}]),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while emu.emulator.stats().calls("UpdateUserStatus") == calls {
+        assert!(tokio::time::Instant::now() < deadline, "no UpdateUserStatus");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ...and disabled again in SCIM before the retry.
+    app.patch(
+        &format!("/Users/{u}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None);
+    assert_eq!(
+        status(&emu),
+        cic_bridge::tencent::model::UserStatus::Disabled,
+        "SCIM says inactive; Identity Center must agree"
+    );
+}
+
+/// The same for a group: a rename whose answer was lost, reverted in SCIM before the retry,
+/// left the Identity Center group under the abandoned name (and the rules' assignments on a
+/// group whose name no rule matches).
+#[tokio::test]
+async fn a_rename_reverted_while_its_answer_was_lost_ends_as_scim_says() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let g = app.create_group("team-blue", &[]).await;
+    drain(&app, Duration::from_secs(20)).await;
+    emu.emulator
+        .inject_fault_on("UpdateGroup", Fault::Slow(Duration::from_millis(2500)));
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "replace", "path": "displayName", "value": "team-red"}]),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while emu.emulator.stats().calls("UpdateGroup") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no UpdateGroup");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "replace", "path": "displayName", "value": "team-blue"}]),
+    )
+    .await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None);
+    let names: Vec<String> = emu
+        .emulator
+        .snapshot()
+        .groups
+        .iter()
+        .map(|g| g.group_name.clone())
+        .collect();
+    assert_eq!(names, ["team-blue"], "SCIM says team-blue; Identity Center must agree");
+}

@@ -476,6 +476,54 @@ async fn a_create_task_that_ends_while_the_rerun_lists_is_not_forgotten() {
     .await;
 }
 
+/// The soak found it: when a group's assignment tasks ended in different polls, those that
+/// ended while another still ran were recorded as ended without the assignment record
+/// following them. A delete that ended first left its assignment recorded as present, so when
+/// the group was renamed back into the rule meanwhile, the sync counted it "in place" and
+/// never made it again: Identity Center was left without it.
+#[tokio::test]
+async fn assignment_tasks_that_end_in_different_polls_are_each_recorded() {
+    let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(200)).await;
+    let rc = create_role_configuration(&emu.client(), &emu.zone(), "Admin").await;
+    let rc_id = rc.role_configuration_id.clone();
+    let app = spawn_live(&emu, |c| {
+        c.assignments = vec![AssignmentConfig {
+            group: Some("Cloud Admins".into()),
+            role_configuration_id: Some(rc_id.clone()),
+            target_uins: vec![MEMBER_A, MEMBER_B],
+            ..Default::default()
+        }];
+    })
+    .await;
+    let g = app.create_group("Cloud Admins", &[]).await;
+    let states = drain(&app, Duration::from_secs(40)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    let both = vec![(rc_id.clone(), MEMBER_A), (rc_id.clone(), MEMBER_B)];
+    assert_eq!(group_assignments(&emu.emulator.snapshot()), both);
+    // The delete on B takes 4 s longer than the one on A.
+    emu.emulator.slow_tasks_on_account(MEMBER_B, Duration::from_secs(4));
+    let path = format!("/Groups/{g}");
+    let rename =
+        |name: &'static str| app.patch(&path, json!([{"op": "replace", "path": "displayName", "value": name}]));
+    rename("bystanders").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while group_assignments(&emu.emulator.snapshot()) != [(rc_id.clone(), MEMBER_B)] {
+        assert!(tokio::time::Instant::now() < deadline, "A's delete never ended alone");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The bridge polls (A ended, B still running) within the next 1.5 s, B's task runs 4 s.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    emu.emulator.slow_tasks_on_account(MEMBER_B, Duration::ZERO);
+    rename("Cloud Admins").await;
+    let states = drain(&app, Duration::from_secs(40)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    assert_eq!(
+        group_assignments(&emu.emulator.snapshot()),
+        both,
+        "after the rename back"
+    );
+}
+
 /// Also from the soak: a group deleted while an assignment task on it still ran (its answer
 /// lost, so no sync followed the task) made the task end Failed, "principal was deleted", in
 /// the customer's task list. The delete now waits for the group's running tasks.
