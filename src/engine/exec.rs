@@ -304,8 +304,17 @@ impl Exec<'_> {
                 .await;
             match r {
                 Ok(answer) => {
-                    link.cic_name = answer.user_info.user_name.clone();
-                    link.synced = serde_json::to_value(user_fields_of(&answer.user_info)).unwrap_or_default();
+                    let found = serde_json::to_value(user_fields_of(&answer.user_info)).unwrap_or_default();
+                    if found != link.synced || answer.user_info.user_name != link.cic_name {
+                        link.cic_name = answer.user_info.user_name.clone();
+                        link.synced = found;
+                        // Recorded even when nothing is left to do: the next operation
+                        // compares with it (the soak found a lost disable, found done by its
+                        // retry, that left the link saying enabled, and the next enable did
+                        // nothing).
+                        self.save_link(ResourceKind::User, &link.cic_id, &link.cic_name, link.synced.clone())
+                            .await?;
+                    }
                 }
                 Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return self.relink_user(desired).await,
                 Err(e) => return Err(e.into()),
@@ -759,8 +768,14 @@ impl Exec<'_> {
                         let mut synced: GroupFields = serde_json::from_value(link.synced.clone()).unwrap_or_default();
                         synced.group_name = info.group_name.clone();
                         synced.description = info.description.clone();
-                        link.cic_name = info.group_name;
-                        link.synced = serde_json::to_value(&synced).unwrap_or_default();
+                        let found = serde_json::to_value(&synced).unwrap_or_default();
+                        if found != link.synced || info.group_name != link.cic_name {
+                            link.cic_name = info.group_name;
+                            link.synced = found;
+                            // Recorded even when nothing is left to do (see `user_update`).
+                            self.save_link(ResourceKind::Group, &link.cic_id, &link.cic_name, link.synced.clone())
+                                .await?;
+                        }
                     }
                 }
                 Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {

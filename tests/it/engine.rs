@@ -744,3 +744,67 @@ async fn a_rename_reverted_while_its_answer_was_lost_ends_as_scim_says() {
         .collect();
     assert_eq!(names, ["team-blue"], "SCIM says team-blue; Identity Center must agree");
 }
+
+/// The soak again: a disable whose answer was lost, retried, found the user already disabled
+/// ("already in sync") but did not record it, so the link still said enabled. The next
+/// enable then compared with that and also said "already in sync": Identity Center kept the
+/// user disabled while SCIM said active.
+#[tokio::test]
+async fn a_status_change_whose_answer_was_lost_is_recorded_for_the_next_change() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let u = app.create_user("lost-disable@corp.example").await;
+    drain(&app, Duration::from_secs(20)).await;
+    let status = |emu: &crate::tencent_harness::TestEmulator| emu.emulator.snapshot().users[0].user_status;
+    emu.emulator
+        .inject_fault_on("UpdateUserStatus", Fault::Slow(Duration::from_millis(2500)));
+    let path = format!("/Users/{u}");
+    let set_active = |active: bool| app.patch(&path, json!([{"op": "replace", "path": "active", "value": active}]));
+    set_active(false).await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None);
+    assert_eq!(status(&emu), cic_bridge::tencent::model::UserStatus::Disabled);
+    set_active(true).await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None);
+    assert_eq!(
+        status(&emu),
+        cic_bridge::tencent::model::UserStatus::Enabled,
+        "SCIM says active; Identity Center must agree"
+    );
+}
+
+/// The same for a group: a rename whose answer was lost, found done by the retry, must be
+/// recorded, or renaming the group back compares with the old name and changes nothing.
+#[tokio::test]
+async fn a_rename_whose_answer_was_lost_is_recorded_for_the_next_change() {
+    let emu = spawn_emulator(|_| {}).await;
+    let app = spawn_live(&emu, |_| {}).await;
+    let g = app.create_group("team-blue", &[]).await;
+    drain(&app, Duration::from_secs(20)).await;
+    emu.emulator
+        .inject_fault_on("UpdateGroup", Fault::Slow(Duration::from_millis(2500)));
+    let path = format!("/Groups/{g}");
+    let rename =
+        |name: &'static str| app.patch(&path, json!([{"op": "replace", "path": "displayName", "value": name}]));
+    let names = |emu: &crate::tencent_harness::TestEmulator| -> Vec<String> {
+        emu.emulator
+            .snapshot()
+            .groups
+            .iter()
+            .map(|g| g.group_name.clone())
+            .collect()
+    };
+    rename("team-red").await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None);
+    assert_eq!(names(&emu), ["team-red"]);
+    rename("team-blue").await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None);
+    assert_eq!(
+        names(&emu),
+        ["team-blue"],
+        "SCIM says team-blue; Identity Center must agree"
+    );
+}

@@ -576,3 +576,42 @@ async fn a_group_delete_waits_for_a_task_still_running_on_the_group() {
         .collect();
     assert!(failed.is_empty(), "Failed tasks in Identity Center: {failed:?}");
 }
+
+/// From the soak: a group renamed out of a rule, the rename's answer lost; its retry found the
+/// group already renamed and did nothing more, so the assignment sync that a rename starts never
+/// ran and the group kept the old rule's assignments.
+#[tokio::test]
+async fn a_rename_out_of_a_rule_whose_answer_was_lost_still_removes_the_assignments() {
+    let emu = spawn_emulator(|c| c.settings.task_delay = Duration::from_millis(100)).await;
+    let rc = create_role_configuration(&emu.client(), &emu.zone(), "Admin").await;
+    let rc_id = rc.role_configuration_id.clone();
+    let app = spawn_live(&emu, |c| {
+        c.assignments = vec![AssignmentConfig {
+            group: Some("Cloud Admins".into()),
+            role_configuration_id: Some(rc_id.clone()),
+            target_uins: vec![MEMBER_A],
+            ..Default::default()
+        }];
+    })
+    .await;
+    let g = app.create_group("Cloud Admins", &[]).await;
+    let states = drain(&app, Duration::from_secs(40)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    assert_eq!(group_assignments(&emu.emulator.snapshot()), [(rc_id.clone(), MEMBER_A)]);
+    emu.emulator.inject_fault_on(
+        "UpdateGroup",
+        cic_bridge::emulator::Fault::Slow(Duration::from_millis(2500)),
+    );
+    app.patch(
+        &format!("/Groups/{g}"),
+        json!([{"op": "replace", "path": "displayName", "value": "bystanders"}]),
+    )
+    .await;
+    let states = drain(&app, Duration::from_secs(40)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed_errors(&app).await);
+    assert_eq!(
+        group_assignments(&emu.emulator.snapshot()),
+        [],
+        "no rule wants them any more"
+    );
+}
