@@ -182,8 +182,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let engine = build_engine(&config, &secrets, store.clone(), crate::tencent::clock::system_clock())?;
+    let clock = crate::tencent::clock::system_clock();
+    let store = open_store(&config).await?.with_clock(clock.clone());
+    let engine = build_engine(&config, &secrets, store.clone(), clock)?;
     run_with(config, secrets, store, engine, listener, shutdown).await
 }
 

@@ -160,7 +160,8 @@ impl Engine {
         manager_uin: Option<u64>,
     ) -> Arc<Engine> {
         Arc::new(Engine {
-            store,
+            // One clock: what the engine writes is timed as it decides.
+            store: store.with_clock(clock.clone()),
             client,
             tenants: tenants.into_iter().map(|t| (t.name.clone(), t)).collect(),
             deprovision: config.deprovision,

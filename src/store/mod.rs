@@ -277,7 +277,7 @@ impl Store {
             "INSERT INTO store_probe (id, at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
         )
         .bind(owner)
-        .bind(now_string())
+        .bind(self.now_s())
         .execute(self.write())
         .await;
         self.observe(r.map(drop).map_err(Into::into), true)
@@ -330,6 +330,24 @@ impl Store {
             Store::Postgres(s) => s.claim(owner, tenants, now, lease, limit, exclude_kinds).await,
         };
         self.observe(r, false)
+    }
+
+    /// This store with every timestamp it writes read from `clock` (the engine's: one clock
+    /// for the whole daemon, so that tests can set it).
+    pub fn with_clock(&self, clock: crate::tencent::clock::SharedClock) -> Store {
+        match self {
+            Store::Sqlite(s) => Store::Sqlite(SqliteStore { clock, ..s.clone() }),
+            Store::Postgres(s) => Store::Postgres(PgStore { clock, ..s.clone() }),
+        }
+    }
+
+    /// Now, as this store's clock tells it, in the stored format.
+    pub(crate) fn now_s(&self) -> String {
+        let clock = match self {
+            Store::Sqlite(s) => &s.clock,
+            Store::Postgres(s) => &s.clock,
+        };
+        format_time(clock.now())
     }
 
     /// Which SQL the statements are written in.
@@ -391,12 +409,8 @@ impl Store {
     }
 }
 
-/// Current time as stored: RFC 3339 UTC with exactly six fractional digits, so that text order
-/// is time order in both databases.
-pub fn now_string() -> String {
-    format_time(time::OffsetDateTime::now_utc())
-}
-
+/// A time as stored: RFC 3339 UTC with exactly six fractional digits, so that text order is
+/// time order in both databases.
 pub fn format_time(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(

@@ -23,6 +23,8 @@ pub struct PgStore {
     /// For the leader lock's dedicated connection (see `leader.rs`).
     pub(super) options: std::sync::Arc<PgConnectOptions>,
     pub(super) health: std::sync::Arc<super::health::StoreHealth>,
+    /// The clock every timestamp this store writes is read from (see `Store::with_clock`).
+    pub(super) clock: crate::tencent::clock::SharedClock,
 }
 
 impl PgStore {
@@ -52,6 +54,7 @@ impl PgStore {
             pool,
             options: std::sync::Arc::new(options),
             health: std::sync::Arc::default(),
+            clock: crate::tencent::clock::system_clock(),
         })
     }
 

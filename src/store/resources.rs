@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::outbox::{enqueue, enqueue_members, enqueue_with, for_update, link_exists_in};
 use super::sql::{Arg, Dialect, Tx, stmt};
-use super::{Columns, IfMatch, Link, ListQuery, OpKind, Replacement, Row, Store, StoreError, now_string};
+use super::{Columns, IfMatch, Link, ListQuery, OpKind, Replacement, Row, Store, StoreError};
 use crate::scim::ScimError;
 use crate::scim::filter::{self, SqlParam};
 use crate::scim::patch::{MemberEdit, PatchOutcome};
@@ -247,7 +247,7 @@ impl Store {
             Store::Sqlite(s) => s.create(kind, tenant, doc, members).await,
             Store::Postgres(_) => {
                 async {
-                    let now = now_string();
+                    let now = self.now_s();
                     let mut tx = self.begin().await?;
                     let created = create_in(&mut tx, kind, tenant, doc, members, &now).await?;
                     tx.commit().await?;
@@ -268,7 +268,7 @@ impl Store {
         new: Replacement,
     ) -> Result<Row, StoreError> {
         let r = async {
-            let now = now_string();
+            let now = self.now_s();
             let mut tx = self.begin().await?;
             let current = load_for_update(&mut tx, kind, tenant, id).await?;
             check_precondition(if_match, current.version)?;
@@ -305,7 +305,7 @@ impl Store {
         F: FnOnce(&Row, bool) -> Result<PatchOutcome, ScimError> + Send,
     {
         let r = async {
-            let now = now_string();
+            let now = self.now_s();
             let mut tx = self.begin().await?;
             let current = load_for_update(&mut tx, kind, tenant, id).await?;
             check_precondition(if_match, current.version)?;
@@ -334,7 +334,7 @@ impl Store {
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
         let r = async {
-            let now = now_string();
+            let now = self.now_s();
             let mut tx = self.begin().await?;
             let current = load_for_update(&mut tx, kind, tenant, id).await?;
             check_precondition(if_match, current.version)?;

@@ -10,26 +10,30 @@ use time::OffsetDateTime;
 use super::ops::{CLAIMED_COLUMNS, ClaimedRow, Op, ts};
 use super::resources::create_in;
 use super::sql::{Tx, stmt};
-use super::{Row, StoreError, now_string};
+use super::{Row, StoreError};
 use crate::scim::schema::ResourceKind;
 
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(super) write: SqlitePool,
     pub(super) health: std::sync::Arc<super::health::StoreHealth>,
+    /// The clock every timestamp this store writes is read from (see `Store::with_clock`).
+    pub(super) clock: crate::tencent::clock::SharedClock,
     pub(super) read: SqlitePool,
     /// Creates go through one task that commits the creates waiting at that moment together
     /// (group commit, see [`group_commit`]).
-    creates: tokio::sync::mpsc::Sender<CreateJob>,
+    pub(super) creates: tokio::sync::mpsc::Sender<CreateJob>,
 }
 
 type Created = Result<(Row, i64), StoreError>;
 
-struct CreateJob {
+pub(super) struct CreateJob {
     kind: ResourceKind,
     tenant: String,
     doc: Map<String, Value>,
     members: Option<Vec<String>>,
+    /// When the create was asked for (the store's clock), its `created` time.
+    now: String,
     reply: tokio::sync::oneshot::Sender<Created>,
 }
 
@@ -115,6 +119,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             write,
             health,
+            clock: crate::tencent::clock::system_clock(),
             read,
             creates,
         })
@@ -138,6 +143,7 @@ impl SqliteStore {
             tenant: tenant.to_owned(),
             doc,
             members,
+            now: ts(self.clock.now()),
             reply,
         };
         let closed = || StoreError::from(sqlx::Error::PoolClosed);
@@ -221,9 +227,8 @@ async fn group_commit(write: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<
         let outcome: Result<(), StoreError> = async {
             let mut tx = Tx::Sqlite(write.begin().await?);
             for job in jobs.by_ref() {
-                let now = now_string();
                 let mut sp = tx.savepoint().await?;
-                let result = create_in(&mut sp, job.kind, &job.tenant, job.doc, job.members, &now).await;
+                let result = create_in(&mut sp, job.kind, &job.tenant, job.doc, job.members, &job.now).await;
                 // A savepoint that cannot be released or rolled back fails the whole batch;
                 // this job is answered with the others below.
                 let settled = if result.is_ok() {

@@ -357,3 +357,41 @@ async fn one_engine_leader_per_database_and_a_lost_lock_is_noticed() {
     next.release().await;
     other.close().await;
 }
+
+/// One clock (issue 14): what SCIM writes store is timed by the store's clock, which the
+/// engine shares, not by the wall clock behind everyone's back. A store set to 2030 stamps a
+/// create, a patch and the outbox row with 2030, and the claim at 2030 finds the operation due.
+#[tokio::test]
+async fn scim_writes_are_timed_by_the_stores_clock() {
+    let (store, _d) = store().await;
+    let store = store.with_clock(std::sync::Arc::new(cic_bridge::tencent::clock::ManualClock::pinned(T0)));
+    let (row, op) = store
+        .create(ResourceKind::User, "t", doc(json!({"userName": "clocked"})), None)
+        .await
+        .unwrap();
+    assert_eq!(row.created, "2030-01-01T00:00:00.000000Z");
+    let patched = store
+        .patch(ResourceKind::User, "t", &row.id, None, false, |r, _| {
+            let mut d = r.doc.clone();
+            d.insert("displayName".into(), json!("Clocked"));
+            Ok(cic_bridge::scim::patch::PatchOutcome {
+                doc: d,
+                member_edits: Vec::new(),
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(patched.last_modified, "2030-01-01T00:00:00.000000Z");
+    let s = store.op_status(op).await.unwrap().unwrap();
+    assert_eq!(s.created_at, "2030-01-01T00:00:00.000000Z");
+    assert_eq!(s.next_attempt_at, "2030-01-01T00:00:00.000000Z");
+    // Due at 2030, not before: the wall clock (years earlier) played no part.
+    assert!(
+        store
+            .claim("w", &tenants(), T0 - time::Duration::seconds(1), LEASE, 10, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.claim("w", &tenants(), T0, LEASE, 10, &[]).await.unwrap().len(), 1);
+}
