@@ -17,6 +17,7 @@ mod postgres;
 mod resources;
 pub(crate) mod sql;
 mod sqlite;
+mod writes;
 
 use std::time::Duration;
 

@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use super::outbox::{enqueue, enqueue_members, enqueue_with, for_update, link_exists_in};
 use super::sql::{Arg, Dialect, Tx, stmt};
+use super::writes::{enqueue, enqueue_members, enqueue_with, for_update, link_exists_in};
 use super::{Columns, IfMatch, Link, ListQuery, OpKind, Replacement, Row, Store, StoreError};
 use crate::scim::ScimError;
 use crate::scim::filter::{self, SqlParam};
