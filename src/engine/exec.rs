@@ -22,7 +22,7 @@ use crate::tencent::model::{
     CreateRoleAssignment, DeprovisionStrategy, GetTaskStatus, ListTasks, ProvisionRoleConfiguration,
     RoleAssignmentInfo, TaskState, task_type,
 };
-use crate::tencent::{CicError, ErrorClass};
+use crate::tencent::{CicError, Code, ErrorClass};
 
 type Outcome = Result<String, Failure>;
 
@@ -64,10 +64,6 @@ pub async fn execute(engine: &Engine, op: &Op) -> (Outcome, Vec<Write>) {
     };
     let writes = std::mem::take(&mut *x.writes.lock().unwrap_or_else(|p| p.into_inner()));
     (outcome, writes)
-}
-
-fn code_is(e: &CicError, code: &str) -> bool {
-    e.code() == Some(code)
 }
 
 struct Exec<'a> {
@@ -149,7 +145,7 @@ impl Exec<'_> {
     async fn user_create(&self, desired: UserFields) -> Outcome {
         if let Some(problem) = mapping::user_name_problem(&desired.user_name) {
             return Err(Failure::Refused(OpError {
-                code: Some("InvalidParameter.UsernameFormatError".to_owned()),
+                code: Some(Code::UsernameFormatError.as_str().to_owned()),
                 message: problem,
                 request_id: None,
             }));
@@ -191,7 +187,7 @@ impl Exec<'_> {
                 Ok(format!("created {}", info.user_id))
             }
             Err(e) if e.class() == ErrorClass::Conflict => self.user_conflict(e, desired).await,
-            Err(e) if code_is(&e, "InvalidParameter.UsernameFormatError") => Err(Failure::Refused(op_error(&e))),
+            Err(e) if e.is(Code::UsernameFormatError) => Err(Failure::Refused(op_error(&e))),
             Err(e) => Err(e.into()),
         }
     }
@@ -215,7 +211,7 @@ impl Exec<'_> {
             }
             _ => {
                 let mut error = op_error(&e);
-                error.message = if code_is(&e, "InvalidParameter.EmailAlreadyExists") && found.is_none() {
+                error.message = if e.is(Code::EmailAlreadyExists) && found.is_none() {
                     format!(
                         "another Identity Center user in zone {} already has the email {:?}: {}",
                         self.tenant.zone_id, desired.email, error.message
@@ -316,7 +312,7 @@ impl Exec<'_> {
                             .await?;
                     }
                 }
-                Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return self.relink_user(desired).await,
+                Err(e) if e.is(Code::UserNotExist) => return self.relink_user(desired).await,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -357,8 +353,8 @@ impl Exec<'_> {
         if fields_changed {
             match self.engine.client.call(&update).await {
                 Ok(_) => {}
-                Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return self.relink_user(desired).await,
-                Err(e) if code_is(&e, "InvalidParameter.EmailAlreadyExists") => {
+                Err(e) if e.is(Code::UserNotExist) => return self.relink_user(desired).await,
+                Err(e) if e.is(Code::EmailAlreadyExists) => {
                     let mut error = op_error(&e);
                     error.message = format!(
                         "cannot change the email to {:?}: another Identity Center user has it: {}",
@@ -411,7 +407,7 @@ impl Exec<'_> {
                 .await
             {
                 Ok(_) => {}
-                Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return self.relink_user(desired).await,
+                Err(e) if e.is(Code::UserNotExist) => return self.relink_user(desired).await,
                 Err(e) => return Err(e.into()),
             }
             after.enabled = desired.enabled;
@@ -490,7 +486,7 @@ impl Exec<'_> {
             .await
         {
             Ok(j) => j,
-            Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => return Ok(0),
+            Err(e) if e.is(Code::UserNotExist) => return Ok(0),
             Err(e) => return Err(e.into()),
         };
         for g in &joined {
@@ -504,8 +500,8 @@ impl Exec<'_> {
             .await
         {
             Ok(_) => Ok(joined.len()),
-            Err(e) if code_is(&e, "ResourceNotFound.UserNotExist") => Ok(joined.len()),
-            Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationExist") => {
+            Err(e) if e.is(Code::UserNotExist) => Ok(joined.len()),
+            Err(e) if e.is(Code::RoleConfigurationAuthorizationExist) => {
                 Err(self.delete_assignments(PrincipalType::User, cic_id, e).await)
             }
             Err(e) => Err(e.into()),
@@ -705,7 +701,7 @@ impl Exec<'_> {
                 .await?;
                 Ok(format!("created {} as {:?}", info.group_id, info.group_name))
             }
-            Err(e) if code_is(&e, "InvalidParameter.GroupNameAlreadyExists") => {
+            Err(e) if e.is(Code::GroupNameAlreadyExists) => {
                 match self.find_group(&desired.group_name).await? {
                     Some(g) if g.description.contains(&self.marker()) => {
                         self.adopt_group(g, desired, "found the group an earlier attempt created")
@@ -729,7 +725,7 @@ impl Exec<'_> {
                     }
                 }
             }
-            Err(e) if code_is(&e, "InvalidParameter.GroupNameFormatError") => Err(Failure::Refused(op_error(&e))),
+            Err(e) if e.is(Code::GroupNameFormatError) => Err(Failure::Refused(op_error(&e))),
             Err(e) => Err(e.into()),
         }
     }
@@ -778,7 +774,7 @@ impl Exec<'_> {
                         }
                     }
                 }
-                Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
+                Err(e) if e.is(Code::GroupNotExist) => {
                     self.unlink(ResourceKind::Group);
                     let result = Box::pin(self.group_create(desired)).await?;
                     return Ok(format!("the linked Identity Center group no longer existed; {result}"));
@@ -804,7 +800,7 @@ impl Exec<'_> {
             .await;
         match r {
             Ok(_) => {}
-            Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
+            Err(e) if e.is(Code::GroupNotExist) => {
                 self.unlink(ResourceKind::Group);
                 let result = Box::pin(self.group_create(desired)).await?;
                 return Ok(format!("the linked Identity Center group no longer existed; {result}"));
@@ -863,7 +859,7 @@ impl Exec<'_> {
             .await
         {
             Ok(m) => m,
-            Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {
+            Err(e) if e.is(Code::GroupNotExist) => {
                 self.forget_group().await?;
                 return Ok(format!("{cic_id} was already gone"));
             }
@@ -898,8 +894,8 @@ impl Exec<'_> {
             .await
         {
             Ok(_) => {}
-            Err(e) if code_is(&e, "InvalidParameter.GroupNotExist") => {}
-            Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationExist") => {
+            Err(e) if e.is(Code::GroupNotExist) => {}
+            Err(e) if e.is(Code::RoleConfigurationAuthorizationExist) => {
                 return Err(self.delete_assignments(PrincipalType::Group, &cic_id, e).await);
             }
             Err(e) => return Err(e.into()),
@@ -943,9 +939,9 @@ impl Exec<'_> {
         match r {
             Ok(_) => Ok(()),
             Err(e)
-                if code_is(&e, "InvalidParameter.GroupUserNotExist")
-                    || code_is(&e, "InvalidParameter.GroupNotExist")
-                    || code_is(&e, "ResourceNotFound.UserNotExist") =>
+                if e.is(Code::GroupUserNotExist)
+                    || e.is(Code::GroupNotExist)
+                    || e.is(Code::UserNotExist) =>
             {
                 Ok(())
             }
@@ -984,7 +980,7 @@ impl Exec<'_> {
             .await;
         match r {
             Ok(_) => Ok(format!("added {} to {}", user.cic_id, group.cic_id)),
-            Err(e) if code_is(&e, "InvalidParameter.GroupUserAlreadyExists") => {
+            Err(e) if e.is(Code::GroupUserAlreadyExists) => {
                 Ok(format!("{} was already in {}", user.cic_id, group.cic_id))
             }
             // The user or group was deleted while this ran (their deletes run under other
@@ -1109,7 +1105,7 @@ impl Exec<'_> {
                         }
                     }
                 }
-                Err(e) if code_is(&e, "ResourceNotFound.RoleConfigurationTaskNotFound") => {
+                Err(e) if e.is(Code::RoleConfigurationTaskNotFound) => {
                     t.status = FAILED.to_owned();
                     t.failure_reason = Some("Identity Center no longer knows this task".to_owned());
                 }
@@ -1438,7 +1434,7 @@ impl Exec<'_> {
                     }
                 }
                 // Another path created it meanwhile: take it over on the next pass.
-                Err(e) if code_is(&e, "FailedOperation.RoleConfigurationAuthorizationAlreadyExist") => {}
+                Err(e) if e.is(Code::RoleConfigurationAuthorizationAlreadyExist) => {}
                 Err(e) if matches!(e.class(), ErrorClass::NotFound | ErrorClass::Invalid) => {
                     // Refused: nothing was created, so the records made before the call go.
                     for e in chunk {
@@ -1503,7 +1499,7 @@ impl Exec<'_> {
                         present: false,
                     }),
                 },
-                Err(e) if code_is(&e, "ResourceNotFound.RoleConfigurationAuthorizationNotFound") => {
+                Err(e) if e.is(Code::RoleConfigurationAuthorizationNotFound) => {
                     self.push(Write::Assignment {
                         tenant: tenant.clone(),
                         scim_group: group_id.clone(),

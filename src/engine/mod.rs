@@ -29,7 +29,7 @@ use crate::config::{EngineConfig, OnConflict, OnUsernameChange, TenantConfig, Te
 use crate::store::leader::{CHECK_INTERVAL as LEAD_CHECK, Leadership, TAKEOVER_GRACE};
 use crate::store::{Finish, Op, OpError, OpKind, OpState, OpStatus, Store, StoreError};
 use crate::tencent::clock::SharedClock;
-use crate::tencent::{CicClient, CicError, ErrorClass};
+use crate::tencent::{CicClient, CicError, Code, ErrorClass};
 use schedule::Backoff;
 
 /// How often a follower tries to become the engine leader.
@@ -751,13 +751,10 @@ impl Engine {
         if !self.quota_alarm.load(Ordering::Relaxed) {
             return;
         }
-        let codes: &[&str] = match op.kind {
-            OpKind::UserSync => &["FailedOperation.UserOverUpperLimit"],
-            OpKind::GroupSync => &["FailedOperation.GroupOverUpperLimit"],
-            OpKind::MemberSync => &[
-                "FailedOperation.GroupUserCountOverUpperLimit",
-                "FailedOperation.UserAddGroupCountOverUpperLimit",
-            ],
+        let codes: &[Code] = match op.kind {
+            OpKind::UserSync => &[Code::UserOverUpperLimit],
+            OpKind::GroupSync => &[Code::GroupOverUpperLimit],
+            OpKind::MemberSync => &[Code::GroupUserCountOverUpperLimit, Code::UserAddGroupCountOverUpperLimit],
             OpKind::UserDelete | OpKind::GroupDelete | OpKind::AssignSync | OpKind::Deploy => return,
         };
         let now = self.now();
@@ -766,7 +763,7 @@ impl Engine {
             self.quota_alarm.store(false, Ordering::Relaxed);
         }
         for code in codes {
-            let alarm = format!("quota:{code}");
+            let alarm = format!("quota:{}", code.as_str());
             if alarms.iter().any(|a| a.tenant == op.tenant && a.code == alarm) {
                 let _ = self.store.clear_alarm(&op.tenant, &alarm, now).await;
                 match self

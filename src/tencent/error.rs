@@ -6,6 +6,46 @@
 
 use std::fmt;
 
+/// The Identity Center error codes the engine acts on by name (beyond their class): one
+/// spelling of each, so a typo is a compile error rather than a branch that never matches.
+macro_rules! codes {
+    ($($(#[$m:meta])* $name:ident => $wire:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$m])* $name,)*
+        }
+
+        impl Code {
+            /// The code as Identity Center spells it in `Response.Error.Code`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$name => $wire,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    UserNotExist => "ResourceNotFound.UserNotExist",
+    GroupNotExist => "InvalidParameter.GroupNotExist",
+    UsernameFormatError => "InvalidParameter.UsernameFormatError",
+    GroupNameFormatError => "InvalidParameter.GroupNameFormatError",
+    EmailAlreadyExists => "InvalidParameter.EmailAlreadyExists",
+    GroupNameAlreadyExists => "InvalidParameter.GroupNameAlreadyExists",
+    GroupUserNotExist => "InvalidParameter.GroupUserNotExist",
+    GroupUserAlreadyExists => "InvalidParameter.GroupUserAlreadyExists",
+    /// DeleteGroup/DeleteUser refused: the principal still holds role assignments.
+    RoleConfigurationAuthorizationExist => "FailedOperation.RoleConfigurationAuthorizationExist",
+    RoleConfigurationAuthorizationAlreadyExist => "FailedOperation.RoleConfigurationAuthorizationAlreadyExist",
+    RoleConfigurationAuthorizationNotFound => "ResourceNotFound.RoleConfigurationAuthorizationNotFound",
+    RoleConfigurationTaskNotFound => "ResourceNotFound.RoleConfigurationTaskNotFound",
+    UserOverUpperLimit => "FailedOperation.UserOverUpperLimit",
+    GroupOverUpperLimit => "FailedOperation.GroupOverUpperLimit",
+    GroupUserCountOverUpperLimit => "FailedOperation.GroupUserCountOverUpperLimit",
+    UserAddGroupCountOverUpperLimit => "FailedOperation.UserAddGroupCountOverUpperLimit",
+}
+
 /// What the caller should do with a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
@@ -88,6 +128,11 @@ impl CicError {
             }
             Self::Pagination { .. } | Self::Config(_) => ErrorClass::Definitive,
         }
+    }
+
+    /// Whether Identity Center answered with `code`.
+    pub fn is(&self, code: Code) -> bool {
+        self.code() == Some(code.as_str())
     }
 
     /// `Response.Error.Code`, when the server answered with one.

@@ -9,4 +9,4 @@ pub mod model;
 pub mod signer;
 
 pub use client::{CicClient, ClientConfig, Credentials, RateLimits};
-pub use error::{ApiError, CicError, ErrorClass};
+pub use error::{ApiError, CicError, Code, ErrorClass};
