@@ -595,11 +595,11 @@ impl Exec<'_> {
         }
         Ok(match (started, waiting) {
             (0, None) => None,
-            (0, Some(task)) => Some(Failure::Wait(
+            (0, Some(task)) => Some(Failure::OnTask(
                 Duration::from_secs(1),
                 format!("waiting for task {task} (DeleteRoleAssignment already running)"),
             )),
-            (n, _) => Some(Failure::Wait(poll_delay(0), format!("started {n} assignment tasks"))),
+            (n, _) => Some(Failure::OnTask(poll_delay(0), format!("started {n} assignment tasks"))),
         })
     }
 
@@ -881,7 +881,7 @@ impl Exec<'_> {
             })
             .await?;
         if let Some(t) = running.first() {
-            return Err(Failure::Wait(
+            return Err(Failure::OnTask(
                 Duration::from_secs(1),
                 format!("waiting for task {} on the group before deleting it", t.task_id),
             ));
@@ -1008,9 +1008,6 @@ impl Exec<'_> {
 // ---- role assignments and deployments ---------------------------------------------------------
 
 /// Task status strings as Identity Center spells them.
-// The notes of an operation that follows a task ("waiting for task …", "following running
-// task …", "started task …", "started N assignment tasks") are what the status counts as
-// `waiting` (`WAITING_ON_TASK` in store/sqlite_ops.rs): keep the two in step.
 const IN_PROGRESS: &str = "InProgress";
 const SUCCESS: &str = "Success";
 const FAILED: &str = "Failed";
@@ -1146,7 +1143,7 @@ impl Exec<'_> {
                 request_id: None,
             }));
         }
-        Some(Failure::Wait(
+        Some(Failure::OnTask(
             poll_delay(t.polls),
             format!("waiting for task {}", t.task_id),
         ))
@@ -1293,7 +1290,7 @@ impl Exec<'_> {
                 }
             }
             if adopted > 0 {
-                return Err(Failure::Wait(
+                return Err(Failure::OnTask(
                     poll_delay(0),
                     format!(
                         "waiting for task {} (taken over after a lost answer)",
@@ -1512,7 +1509,7 @@ impl Exec<'_> {
             }
         }
         if started > 0 {
-            return Err(Failure::Wait(
+            return Err(Failure::OnTask(
                 poll_delay(0),
                 format!("started {started} assignment tasks"),
             ));
@@ -1612,7 +1609,7 @@ impl Exec<'_> {
         };
         if let Some(t) = in_flight.first() {
             self.push(Write::Task(self.task_row(&TaskInfoLike::from(t), None)));
-            return Err(Failure::Wait(
+            return Err(Failure::OnTask(
                 poll_delay(0),
                 format!("following running task {}", t.task_id),
             ));
@@ -1643,7 +1640,7 @@ impl Exec<'_> {
                 );
                 row.created_at = std::cmp::max(row.created_at, self.op.created_at.clone());
                 self.push(Write::Task(row));
-                Err(Failure::Wait(poll_delay(0), format!("started task {}", t.task_id)))
+                Err(Failure::OnTask(poll_delay(0), format!("started task {}", t.task_id)))
             }
             Err(e) if matches!(e.class(), ErrorClass::NotFound | ErrorClass::Invalid) => {
                 let mut error = op_error(&e);

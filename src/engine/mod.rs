@@ -77,6 +77,9 @@ pub enum Failure {
     /// Another operation must happen first; try again after the delay without counting an
     /// attempt as failed.
     Wait(Duration, String),
+    /// As `Wait`, while an Identity Center task this operation started or follows runs (the
+    /// status page's "waiting on a task").
+    OnTask(Duration, String),
     /// The destructive-change fuse holds this operation.
     Hold(String),
 }
@@ -676,7 +679,16 @@ impl Engine {
             }
         };
         match failure {
-            Failure::Wait(delay, note) => Finish::Defer { at: now + delay, note },
+            Failure::Wait(delay, note) => Finish::Defer {
+                at: now + delay,
+                note,
+                on_task: false,
+            },
+            Failure::OnTask(delay, note) => Finish::Defer {
+                at: now + delay,
+                note,
+                on_task: true,
+            },
             Failure::Hold(note) => {
                 let _ = self
                     .store

@@ -179,10 +179,12 @@ pub enum Finish {
         at: OffsetDateTime,
         error: OpError,
     },
-    /// Run again at `at` without counting an attempt (waiting for another operation).
+    /// Run again at `at` without counting an attempt (waiting for another operation, or with
+    /// `on_task` for an Identity Center task it follows).
     Defer {
         at: OffsetDateTime,
         note: String,
+        on_task: bool,
     },
     Failed {
         error: OpError,
@@ -332,10 +334,6 @@ impl TenantSnapshot {
     }
 }
 
-/// Notes an operation records while it follows an Identity Center task (see `engine::exec`).
-const WAITING_ON_TASK: &str = "(result LIKE 'waiting for task%' OR result LIKE 'following running task%' \
-     OR result LIKE 'started task%' OR result LIKE 'started % assignment tasks')";
-
 /// The queue overview: operations per (tenant, kind, bucket) and the oldest due
 /// `next_attempt_at` of each. The bucket is the state, with `pending` split into `waiting`
 /// (following a task), `due` (may run now) and `scheduled` (a retry or a deferral not yet
@@ -345,7 +343,7 @@ pub(crate) fn queue_overview_sql(now: &str) -> String {
     format!(
         "SELECT tenant, kind, bucket, count(*) AS count, min(CASE WHEN bucket = 'due' THEN next_attempt_at END) AS oldest_due FROM ( \
            SELECT tenant, kind, next_attempt_at, CASE \
-             WHEN state = 'pending' AND {WAITING_ON_TASK} THEN 'waiting' \
+             WHEN state = 'pending' AND waiting_on_task THEN 'waiting' \
              WHEN state = 'pending' AND next_attempt_at <= {now} THEN 'due' \
              WHEN state = 'pending' THEN 'scheduled' \
              ELSE state END AS bucket FROM operations) AS q \

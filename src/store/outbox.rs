@@ -47,7 +47,7 @@ impl Store {
                 match finish {
                     Finish::Done { result } => ("done", now_s.clone(), Some(result.clone()), None, false),
                     Finish::Retry { at, error } => ("pending", ts(*at), None, Some(error), false),
-                    Finish::Defer { at, note } => ("pending", ts(*at), Some(note.clone()), None, true),
+                    Finish::Defer { at, note, .. } => ("pending", ts(*at), Some(note.clone()), None, true),
                     Finish::Failed { error } => ("failed", now_s.clone(), None, Some(error), false),
                     Finish::Parked { at, error } => ("parked", ts(*at), None, Some(error), false),
                     Finish::Held { note } => ("held", now_s.clone(), Some(note.clone()), None, true),
@@ -58,7 +58,8 @@ impl Store {
                    last_error = CASE WHEN $6 IS NULL AND $3 = 'done' THEN NULL ELSE coalesce($6, last_error) END, \
                    error_code = CASE WHEN $6 IS NULL AND $3 = 'done' THEN NULL WHEN $6 IS NULL THEN error_code ELSE $7 END, \
                    error_request_id = CASE WHEN $6 IS NULL AND $3 = 'done' THEN NULL WHEN $6 IS NULL THEN error_request_id ELSE $8 END, \
-                   attempts = attempts - $9, finished_at = $10, lease_owner = NULL, lease_expires_at = NULL, updated_at = $11 \
+                   attempts = attempts - $9, finished_at = $10, lease_owner = NULL, lease_expires_at = NULL, updated_at = $11, \
+                   waiting_on_task = $12 \
                  WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
             )
             .bind(id)
@@ -71,7 +72,8 @@ impl Store {
             .bind(error.and_then(|e| e.request_id.clone()))
             .bind(i64::from(undo_attempt))
             .bind(finished)
-            .bind(&now_s);
+            .bind(&now_s)
+            .bind(matches!(finish, Finish::Defer { on_task: true, .. }));
             let mut tx = self.begin().await?;
             if update.execute(tx.on()).await? != 1 {
                 return Ok(false);

@@ -87,7 +87,8 @@ impl PgStore {
         let excluded: Vec<String> = exclude_kinds.iter().map(|k| (*k).to_owned()).collect();
         let until = ts(now + lease);
         let rows: Vec<ClaimedRow> = stmt(format!(
-            "UPDATE operations SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
+            "UPDATE operations SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3, \
+               waiting_on_task = FALSE \
              WHERE state = 'pending' AND id IN (SELECT o.id FROM operations o \
                WHERE o.state = 'pending' AND o.next_attempt_at <= $3 \
                  AND o.tenant = ANY($4) \
