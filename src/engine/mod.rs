@@ -766,7 +766,10 @@ impl Engine {
         let codes: &[Code] = match op.kind {
             OpKind::UserSync => &[Code::UserOverUpperLimit],
             OpKind::GroupSync => &[Code::GroupOverUpperLimit],
-            OpKind::MemberSync => &[Code::GroupUserCountOverUpperLimit, Code::UserAddGroupCountOverUpperLimit],
+            OpKind::MemberSync => &[
+                Code::GroupUserCountOverUpperLimit,
+                Code::UserAddGroupCountOverUpperLimit,
+            ],
             OpKind::UserDelete | OpKind::GroupDelete | OpKind::AssignSync | OpKind::Deploy => return,
         };
         let now = self.now();

@@ -1,0 +1,300 @@
+//! What each operation kind does in Identity Center.
+//!
+//! Every function is safe to run again from the start: after a crash, a lost answer or a
+//! retry, creates look the object up (by name, recognising our marker in its Description)
+//! before creating, deletes treat "not found" as done, and membership calls treat "already a
+//! member" / "not a member" as done.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::mapping::{self, GroupFields, UserFields};
+use super::{Engine, Failure, TenantPolicy, op_error};
+use crate::config::{OnConflict, OnUsernameChange};
+use crate::scim::schema::ResourceKind;
+use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind, TaskRow, Write};
+use crate::tencent::model::{
+    AddUserToGroup, CreateGroup, CreateUser, DeleteGroup, DeleteRoleAssignment, DeleteUser, GetGroup, GetUser,
+    GroupInfo, ListGroupMembers, ListGroups, ListJoinedGroupsForUser, ListRoleAssignments, ListUsers, ObjectType,
+    PrincipalType, RemoveUserFromGroup, UpdateGroup, UpdateUser, UpdateUserStatus, UserInfo, UserStatus,
+};
+use crate::tencent::model::{
+    CreateRoleAssignment, DeprovisionStrategy, GetTaskStatus, ListTasks, ProvisionRoleConfiguration,
+    RoleAssignmentInfo, TaskState, task_type,
+};
+use crate::tencent::{CicError, Code, ErrorClass};
+
+mod assign;
+mod deploy;
+mod group;
+mod member;
+mod user;
+
+type Outcome = Result<String, Failure>;
+
+/// Which resource an operation creates when it runs without a link (for rolling back a
+/// refused create).
+pub fn created_kind(op: &Op) -> Option<ResourceKind> {
+    match op.kind {
+        OpKind::UserSync => Some(ResourceKind::User),
+        OpKind::GroupSync => Some(ResourceKind::Group),
+        _ => None,
+    }
+}
+
+/// Runs `op`; returns its outcome and the link it established or updated, which the engine
+/// saves in the same transaction as the outcome (one synced commit per operation).
+pub async fn execute(engine: &Engine, op: &Op) -> (Outcome, Vec<Write>) {
+    let Some(tenant) = engine.tenant(&op.tenant).cloned() else {
+        let refused = Failure::Refused(OpError {
+            code: None,
+            message: format!("tenant {} is no longer configured", op.tenant),
+            request_id: None,
+        });
+        return (Err(refused), Vec::new());
+    };
+    let x = Exec {
+        engine,
+        op,
+        tenant,
+        writes: Mutex::new(Vec::new()),
+    };
+    let outcome = match op.kind {
+        OpKind::UserSync => x.user_sync().await,
+        OpKind::UserDelete => x.user_delete().await,
+        OpKind::GroupSync => x.group_sync().await,
+        OpKind::GroupDelete => x.group_delete().await,
+        OpKind::MemberSync => x.member_sync().await,
+        OpKind::AssignSync => x.assign_sync().await,
+        OpKind::Deploy => x.deploy().await,
+    };
+    let writes = std::mem::take(&mut *x.writes.lock().unwrap_or_else(|p| p.into_inner()));
+    (outcome, writes)
+}
+
+struct Exec<'a> {
+    engine: &'a Engine,
+    op: &'a Op,
+    tenant: TenantPolicy,
+    /// What this attempt established (the latest link, tasks, managed assignments), saved
+    /// with its outcome.
+    writes: Mutex<Vec<Write>>,
+}
+
+impl Exec<'_> {
+    fn zone(&self) -> String {
+        self.tenant.zone_id.clone()
+    }
+
+    fn marker(&self) -> String {
+        mapping::marker(&self.tenant.name, &self.op.resource_id)
+    }
+
+    async fn save_link(
+        &self,
+        kind: ResourceKind,
+        cic_id: &str,
+        cic_name: &str,
+        synced: serde_json::Value,
+    ) -> Result<(), Failure> {
+        let link = CicLink {
+            cic_id: cic_id.to_owned(),
+            cic_name: cic_name.to_owned(),
+            synced,
+        };
+        // Saved with the attempt's outcome, in the same commit. Deferring it is safe: an
+        // attempt that dies before that commit is repeated, and its creates find their object
+        // again by the marker.
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        writes.retain(|w| !matches!(w, Write::Link(_)));
+        writes.push(Write::Link(LinkWrite {
+            tenant: self.tenant.name.clone(),
+            kind,
+            scim_id: self.op.resource_id.clone(),
+            link,
+        }));
+        Ok(())
+    }
+
+    /// Forgets the resource's link, with the attempt's outcome like every link write: a
+    /// worker whose lease expired must not delete a link the operation's new owner saved.
+    fn unlink(&self, kind: ResourceKind) {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        writes.retain(|w| !matches!(w, Write::Link(_)));
+        writes.push(Write::Unlink {
+            tenant: self.tenant.name.clone(),
+            kind,
+            scim_id: self.op.resource_id.clone(),
+        });
+    }
+
+    // ---- users ---------------------------------------------------------------------------
+}
+
+// ---- role assignments and deployments ---------------------------------------------------------
+
+/// Task status strings as Identity Center spells them.
+const IN_PROGRESS: &str = "InProgress";
+const SUCCESS: &str = "Success";
+const FAILED: &str = "Failed";
+/// A task that ends Failed with an empty FailureReason (an account that just joined the
+/// organization, reference 0.2) is started again this many times before the operation fails.
+const EMPTY_FAILURE_RETRIES: usize = 3;
+/// An operation polling its tasks gives up after this many polls (about half an hour with
+/// the capped backoff below).
+const MAX_POLLS: i64 = 200;
+
+fn state_str(s: TaskState) -> &'static str {
+    match s {
+        TaskState::Success => SUCCESS,
+        TaskState::Failed => FAILED,
+        // An empty or unknown status counts as still pending, as the enterprise Terraform
+        // provider treats it.
+        TaskState::InProgress | TaskState::Unknown => IN_PROGRESS,
+    }
+}
+
+/// What Identity Center holds for a user, in the terms a link records as synced.
+fn user_fields_of(u: &UserInfo) -> UserFields {
+    UserFields {
+        user_name: u.user_name.clone(),
+        first_name: u.first_name.clone(),
+        last_name: u.last_name.clone(),
+        display_name: u.display_name.clone(),
+        email: u.email.clone(),
+        description: u.description.clone(),
+        enabled: u.user_status == UserStatus::Enabled,
+    }
+}
+
+/// Poll delay after `polls` polls: 0.3 s, then 1.5 times longer each time, capped at 10 s.
+/// Tasks usually end within seconds, so a gentle growth notices the end soon after it
+/// happens, while a long task costs a poll every 10 s of the 220/s GetTaskStatus budget.
+fn poll_delay(polls: i64) -> Duration {
+    let exp = i32::try_from(polls.clamp(0, 10)).unwrap_or(10);
+    Duration::from_millis(300)
+        .mul_f64(1.5f64.powi(exp))
+        .min(Duration::from_secs(10))
+}
+
+impl Exec<'_> {
+    fn push(&self, w: Write) {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    fn task_row(&self, task: &TaskInfoLike, scim_group: Option<&str>) -> TaskRow {
+        let now = crate::store::format_time(self.engine.now());
+        TaskRow {
+            tenant: self.tenant.name.clone(),
+            task_id: task.task_id.clone(),
+            task_type: task.task_type.clone(),
+            scim_group: scim_group.map(str::to_owned),
+            role_configuration_id: task.role_configuration_id.clone(),
+            target_uin: task.target_uin,
+            status: task.status.to_owned(),
+            failure_reason: task.failure_reason.clone(),
+            polls: 0,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
+    /// Polls the given in-progress tasks once. Returns the updated rows (also queued as writes).
+    /// Nothing is recorded unless every poll answered: a status recorded without the
+    /// assignment write that its caller makes for a finished task (an attempt that failed on a
+    /// later poll) would leave the task ended and the assignment record stale for good.
+    async fn poll_tasks(&self, tasks: Vec<TaskRow>) -> Result<Vec<TaskRow>, Failure> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for mut t in tasks {
+            let r = self
+                .engine
+                .client
+                .call(&GetTaskStatus {
+                    zone_id: self.zone(),
+                    task_id: t.task_id.clone(),
+                })
+                .await;
+            match r {
+                Ok(answer) => {
+                    t.status = state_str(answer.task_status.status).to_owned();
+                    let reason = answer.task_status.failure_reason;
+                    t.failure_reason = (!reason.is_empty()).then_some(reason);
+                    if t.status != IN_PROGRESS {
+                        let started =
+                            time::OffsetDateTime::parse(&t.created_at, &time::format_description::well_known::Rfc3339);
+                        if let Ok(started) = started {
+                            let took = (self.engine.now() - started).unsigned_abs();
+                            crate::prometheus::task_finished(&t.task_type, &t.status, took);
+                        }
+                    }
+                }
+                Err(e) if e.is(Code::RoleConfigurationTaskNotFound) => {
+                    t.status = FAILED.to_owned();
+                    t.failure_reason = Some("Identity Center no longer knows this task".to_owned());
+                }
+                Err(e) => return Err(e.into()),
+            }
+            t.polls += 1;
+            out.push(t);
+        }
+        for t in &out {
+            self.push(Write::Task(t.clone()));
+        }
+        Ok(out)
+    }
+
+    /// Polls the operation's running tasks once; `None` when there are none. Every task that
+    /// ended is returned with the others, so that its caller records what it did on this very
+    /// poll: recorded only once all had ended, a delete that ended before its siblings left its
+    /// assignment recorded as present, and a later rename back into the rule then counted an
+    /// assignment that Identity Center did not have (the soak found it, issue 13).
+    async fn follow_tasks(&self, running: Vec<TaskRow>) -> Result<Option<Vec<TaskRow>>, Failure> {
+        if running.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.poll_tasks(running).await?))
+    }
+
+    /// The wait for the first task of `polled` still in progress, if any; gives up after
+    /// `MAX_POLLS` polls.
+    fn still_running(polled: &[TaskRow]) -> Option<Failure> {
+        let t = polled.iter().find(|t| t.status == IN_PROGRESS)?;
+        if t.polls >= MAX_POLLS {
+            return Some(Failure::Refused(OpError {
+                code: None,
+                message: format!(
+                    "task {} is still InProgress after {} polls; giving up",
+                    t.task_id, t.polls
+                ),
+                request_id: None,
+            }));
+        }
+        Some(Failure::OnTask(
+            poll_delay(t.polls),
+            format!("waiting for task {}", t.task_id),
+        ))
+    }
+}
+
+/// The fields cic-bridge keeps of a task, from either task type of the API.
+struct TaskInfoLike {
+    task_id: String,
+    task_type: String,
+    role_configuration_id: String,
+    target_uin: u64,
+    status: &'static str,
+    failure_reason: Option<String>,
+}
+
+impl From<&crate::tencent::model::TaskInfo> for TaskInfoLike {
+    fn from(t: &crate::tencent::model::TaskInfo) -> Self {
+        TaskInfoLike {
+            task_id: t.task_id.clone(),
+            task_type: t.task_type.clone(),
+            role_configuration_id: t.role_configuration_id.clone(),
+            target_uin: t.target_uin,
+            status: state_str(t.status),
+            failure_reason: t.failure_reason.clone().filter(|r| !r.is_empty()),
+        }
+    }
+}
