@@ -492,7 +492,7 @@ impl Engine {
             tracker.wait().await;
             // Hand the claims back if the database still answers (only the lock's session may
             // have gone); otherwise their leases expire.
-            let _ = tokio::time::timeout(LEAD_CHECK, self.store.release_claims(&self.owner)).await;
+            let _ = tokio::time::timeout(LEAD_CHECK, self.store.release_claims(&self.owner, self.now())).await;
             return Reign::Lost;
         }
         tokio::select! {
@@ -503,7 +503,7 @@ impl Engine {
             // Leadership lost while draining: the workers stop where they stand.
             _ = lost.cancelled() => tracker.wait().await,
         }
-        match self.store.release_claims(&self.owner).await {
+        match self.store.release_claims(&self.owner, self.now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(operations = n, "handed back claims"),
             Err(e) => tracing::error!(error = %e, "handing back claims failed; they return when their lease expires"),

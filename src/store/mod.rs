@@ -12,10 +12,11 @@
 pub mod health;
 pub mod leader;
 pub mod ops;
+mod outbox;
 mod postgres;
-mod postgres_ops;
+mod resources;
+pub(crate) mod sql;
 mod sqlite;
-mod sqlite_ops;
 
 use std::time::Duration;
 
@@ -24,7 +25,6 @@ use time::OffsetDateTime;
 
 use crate::scim::ScimError;
 use crate::scim::filter::{AttrPath, Filter};
-use crate::scim::patch::PatchOutcome;
 use crate::scim::schema::ResourceKind;
 
 pub use ops::{
@@ -69,6 +69,9 @@ impl From<sqlx::Error> for StoreError {
         match classify(&e) {
             Fault::Unavailable(reason) => StoreError::Unavailable { reason, source: e },
             Fault::Busy => StoreError::Busy(e),
+            Fault::Nul => StoreError::Scim(ScimError::invalid_value(
+                "values must not contain the NUL character (U+0000)",
+            )),
             Fault::Other => StoreError::Db(e),
         }
     }
@@ -84,6 +87,10 @@ impl StoreError {
 enum Fault {
     Unavailable(&'static str),
     Busy,
+    /// PostgreSQL refuses U+0000 in text and jsonb (22021 for a text parameter, 22P05 for a
+    /// `\u0000` escape in jsonb), which SQLite stores. Only a client sends it (a SCIM value, a
+    /// filter, a member id), so it is the client's error, wherever it meets the database.
+    Nul,
     Other,
 }
 
@@ -117,6 +124,7 @@ fn classify(e: &sqlx::Error) -> Fault {
             let state = d.code().unwrap_or_default();
             match state.as_ref() {
                 "40001" | "40P01" => Fault::Busy,
+                "22021" | "22P05" => Fault::Nul,
                 "25006" => Fault::Unavailable("PostgreSQL accepts no writes (a read-only transaction or a standby)"),
                 "53100" => Fault::Unavailable("PostgreSQL's disk is full"),
                 "57P01" | "57P02" | "57P03" => Fault::Unavailable("PostgreSQL is shutting down or starting up"),
@@ -229,11 +237,8 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let r = match self {
-            Store::Sqlite(s) => s.ping().await,
-            Store::Postgres(s) => s.ping().await,
-        };
-        self.observe(r, false)
+        let r = sql::stmt("SELECT 1").execute(self.read()).await;
+        self.observe(r.map(drop).map_err(Into::into), false)
     }
 
     /// Whether writes commit now (see [`health`]).
@@ -268,11 +273,14 @@ impl Store {
     /// One-row write in its own transaction, as `owner` (this process), to learn whether the
     /// store commits (see [`health`]).
     pub async fn probe_write(&self, owner: &str) -> Result<(), StoreError> {
-        let r = match self {
-            Store::Sqlite(s) => s.probe_write(owner).await,
-            Store::Postgres(s) => s.probe_write(owner).await,
-        };
-        self.observe(r, true)
+        let r = sql::stmt(
+            "INSERT INTO store_probe (id, at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(owner)
+        .bind(now_string())
+        .execute(self.write())
+        .await;
+        self.observe(r.map(drop).map_err(Into::into), true)
     }
 
     /// Keeps [`health`] current until `shutdown`: every second while the store cannot commit
@@ -299,176 +307,88 @@ impl Store {
         }
     }
 
-    pub async fn get(&self, kind: ResourceKind, tenant: &str, id: &str) -> Result<Option<Row>, StoreError> {
-        let r = match self {
-            Store::Sqlite(s) => s.get(kind, tenant, id).await,
-            Store::Postgres(s) => s.get(kind, tenant, id).await,
-        };
-        self.observe(r, false)
-    }
-
-    pub async fn list(
-        &self,
-        kind: ResourceKind,
-        tenant: &str,
-        q: &ListQuery<'_>,
-    ) -> Result<(i64, Vec<Row>), StoreError> {
-        let r = match self {
-            Store::Sqlite(s) => s.list(kind, tenant, q).await,
-            Store::Postgres(s) => s.list(kind, tenant, q).await,
-        };
-        self.observe(r, false)
-    }
-
-    /// Members of each group (`kind = Group`) or groups of each user (`kind = User`).
-    pub async fn links(
-        &self,
-        kind: ResourceKind,
-        tenant: &str,
-        ids: &[&str],
-    ) -> Result<Vec<(String, Link)>, StoreError> {
-        let r = match self {
-            Store::Sqlite(s) => s.links(kind, tenant, ids).await,
-            Store::Postgres(s) => s.links(kind, tenant, ids).await,
-        };
-        self.observe(r, false)
-    }
-
-    pub async fn create(
-        &self,
-        kind: ResourceKind,
-        tenant: &str,
-        doc: Map<String, Value>,
-        members: Option<Vec<String>>,
-    ) -> Result<(Row, i64), StoreError> {
-        let r = match self {
-            Store::Sqlite(s) => s.create(kind, tenant, doc, members).await,
-            Store::Postgres(s) => s.create(kind, tenant, doc, members).await,
-        };
-        self.observe_scim_write(r)
-    }
-
-    pub async fn replace(
-        &self,
-        kind: ResourceKind,
-        tenant: &str,
-        id: &str,
-        if_match: Option<&IfMatch>,
-        new: Replacement,
-    ) -> Result<Row, StoreError> {
-        let r = match self {
-            Store::Sqlite(s) => s.replace(kind, tenant, id, if_match, new).await,
-            Store::Postgres(s) => s.replace(kind, tenant, id, if_match, new).await,
-        };
-        self.observe_scim_write(r)
-    }
-
-    /// Reads the resource inside the write transaction, lets `f` compute the change, and
-    /// writes it, so concurrent PATCHes of one resource never lose each other's updates.
-    /// With `read_link`, `f` also learns whether the resource is linked to Identity Center,
-    /// read in that transaction (a check made before it could be overtaken by the engine
-    /// saving a link); otherwise it is told `false`.
-    pub async fn patch<F>(
-        &self,
-        kind: ResourceKind,
-        tenant: &str,
-        id: &str,
-        if_match: Option<&IfMatch>,
-        read_link: bool,
-        f: F,
-    ) -> Result<Row, StoreError>
-    where
-        F: FnOnce(&Row, bool) -> Result<PatchOutcome, ScimError> + Send,
-    {
-        let r = match self {
-            Store::Sqlite(s) => s.patch(kind, tenant, id, if_match, read_link, f).await,
-            Store::Postgres(s) => s.patch(kind, tenant, id, if_match, read_link, f).await,
-        };
-        self.observe_scim_write(r)
-    }
-
-    pub async fn delete(
-        &self,
-        kind: ResourceKind,
-        tenant: &str,
-        id: &str,
-        if_match: Option<&IfMatch>,
-    ) -> Result<(), StoreError> {
-        let r = match self {
-            Store::Sqlite(s) => s.delete(kind, tenant, id, if_match).await,
-            Store::Postgres(s) => s.delete(kind, tenant, id, if_match).await,
-        };
-        self.observe_scim_write(r)
-    }
-
-    /// Count of pending outbox operations per kind for a tenant (diagnostics and tests).
-    pub async fn outbox_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.outbox_counts(tenant).await,
-            Store::Postgres(s) => s.outbox_counts(tenant).await,
-        }
-    }
-
     pub async fn close(&self) {
         match self {
             Store::Sqlite(s) => s.close().await,
             Store::Postgres(s) => s.close().await,
         }
     }
-}
 
-/// The engine's functions (see `ops.rs`), delegated to the backend.
-macro_rules! delegate {
-    ($( $(#[$m:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
-        impl Store {
-            $(
-                $(#[$m])*
-                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
-                    let r = match self {
-                        Store::Sqlite(s) => s.$name($($arg),*).await,
-                        Store::Postgres(s) => s.$name($($arg),*).await,
-                    };
-                    self.observe(r, false)
-                }
-            )*
+    /// Claims up to `limit` due operations of `tenants`, oldest first, one at a time per
+    /// resource (see `SqliteStore::claim` and `PgStore::claim`).
+    pub async fn claim(
+        &self,
+        owner: &str,
+        tenants: &[String],
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: i64,
+        exclude_kinds: &[&str],
+    ) -> Result<Vec<Op>, StoreError> {
+        let r = match self {
+            Store::Sqlite(s) => s.claim(owner, tenants, now, lease, limit, exclude_kinds).await,
+            Store::Postgres(s) => s.claim(owner, tenants, now, lease, limit, exclude_kinds).await,
+        };
+        self.observe(r, false)
+    }
+
+    /// Which SQL the statements are written in.
+    pub(crate) fn dialect(&self) -> sql::Dialect {
+        match self {
+            Store::Sqlite(_) => sql::Dialect::Sqlite,
+            Store::Postgres(_) => sql::Dialect::Postgres,
         }
-    };
-}
+    }
 
-delegate! {
-    /// Claims due operations of `tenants` (see `SqliteStore::claim`).
-    fn claim(&self, owner: &str, tenants: &[String], now: OffsetDateTime, lease: Duration, limit: i64, exclude_kinds: &[&str]) -> Vec<Op>;
-    fn renew_lease(&self, id: i64, owner: &str, until: OffsetDateTime) -> bool;
-    fn finish(&self, id: i64, owner: &str, finish: &Finish, now: OffsetDateTime, writes: &[Write]) -> bool;
-    fn try_mark_destructive(&self, id: i64, tenant: &str, since: OffsetDateTime, limit: i64, now: OffsetDateTime) -> bool;
-    fn destructive_count(&self, tenant: &str, since: OffsetDateTime) -> i64;
-    fn reap_expired(&self, now: OffsetDateTime) -> u64;
-    fn release_claims(&self, owner: &str) -> u64;
-    fn op_status(&self, id: i64) -> Option<OpStatus>;
-    fn list_ops(&self, tenant: Option<&str>, state: Option<&str>, limit: i64) -> Vec<OpStatus>;
-    fn op_counts(&self) -> Vec<(String, String, String, i64)>;
-    fn retry_ops(&self, id: Option<i64>, tenant: Option<&str>, states: &[&str], now: OffsetDateTime) -> u64;
-    fn prune_done(&self, before: OffsetDateTime) -> u64;
-    fn link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Option<CicLink>;
-    fn op_unfinished(&self, tenant: &str, kind: OpKind, resource_id: &str) -> bool;
-    fn links_count(&self, tenant: &str, kind: ResourceKind) -> i64;
-    fn is_member(&self, tenant: &str, group_id: &str, user_id: &str) -> bool;
-    fn resource_count(&self, tenant: &str, kind: ResourceKind) -> i64;
-    fn rollback_create(&self, tenant: &str, kind: ResourceKind, scim_id: &str, now: OffsetDateTime) -> ();
-    fn resync_tenant(&self, tenant: &str, now: OffsetDateTime) -> ();
-    fn raise_alarm(&self, tenant: &str, code: &str, message: &str, now: OffsetDateTime) -> ();
-    fn clear_alarm(&self, tenant: &str, code: &str, now: OffsetDateTime) -> ();
-    fn alarms(&self) -> Vec<Alarm>;
-    fn tasks(&self, tenant: Option<&str>, scim_group: Option<&str>, target: Option<(&str, u64)>, status: Option<&str>, limit: i64) -> Vec<TaskRow>;
-    fn managed_assignments(&self, tenant: &str, scim_group: &str) -> Vec<(String, u64)>;
-    fn enqueue_op(&self, tenant: &str, kind: OpKind, resource_id: &str, related_id: Option<&str>, now: OffsetDateTime) -> i64;
-    fn enqueue_assign_all(&self, tenant: &str, now: OffsetDateTime) -> u64;
-    fn queue_overview(&self, now: OffsetDateTime) -> Vec<QueueCount>;
-    fn membership_counts(&self) -> Vec<(String, i64)>;
-    fn pending_migrations(&self) -> Vec<i64>;
-    fn tenant_snapshot(&self, tenant: &str) -> TenantSnapshot;
-    fn apply_fixes(&self, tenant: &str, writes: &[Write], ops: &[(OpKind, String, Option<String>, Value)], now: OffsetDateTime) -> u64;
-    fn abandon_parked_create(&self, op_id: i64, tenant: &str, kind: ResourceKind, scim_id: &str, now: OffsetDateTime) -> bool;
+    /// Where reads run: SQLite's read-only pool, PostgreSQL's pool.
+    pub(crate) fn read(&self) -> sql::Exec<'_> {
+        match self {
+            Store::Sqlite(s) => sql::Exec::SqlitePool(&s.read),
+            Store::Postgres(s) => sql::Exec::PgPool(&s.pool),
+        }
+    }
+
+    /// Where single-statement writes run: SQLite's one writer connection, PostgreSQL's pool.
+    pub(crate) fn write(&self) -> sql::Exec<'_> {
+        match self {
+            Store::Sqlite(s) => sql::Exec::SqlitePool(&s.write),
+            Store::Postgres(s) => sql::Exec::PgPool(&s.pool),
+        }
+    }
+
+    /// A write transaction.
+    pub(crate) async fn begin(&self) -> Result<sql::Tx<'static>, sqlx::Error> {
+        Ok(match self {
+            Store::Sqlite(s) => sql::Tx::Sqlite(s.write.begin().await?),
+            Store::Postgres(s) => sql::Tx::Pg(s.pool.begin().await?),
+        })
+    }
+
+    /// A read-only transaction whose statements all see one snapshot. SQLite's read
+    /// transactions do; PostgreSQL's default (READ COMMITTED) takes a new snapshot per
+    /// statement, so it is asked for REPEATABLE READ.
+    pub(crate) async fn begin_snapshot(&self) -> Result<sql::Tx<'static>, sqlx::Error> {
+        Ok(match self {
+            Store::Sqlite(s) => sql::Tx::Sqlite(s.read.begin().await?),
+            Store::Postgres(s) => {
+                let mut tx = s.pool.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                sql::Tx::Pg(tx)
+            }
+        })
+    }
+
+    /// The migrations embedded for this database.
+    pub(crate) fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+        static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+        match self {
+            Store::Sqlite(_) => &SQLITE,
+            Store::Postgres(_) => &POSTGRES,
+        }
+    }
 }
 
 /// Current time as stored: RFC 3339 UTC with exactly six fractional digits, so that text order

@@ -90,6 +90,15 @@ impl OpKind {
     }
 }
 
+/// An operation's state as stored (the `state` column).
+impl TryFrom<String> for OpState {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        OpState::parse(&s).ok_or_else(|| format!("unknown operation state {s}"))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OpState {
     /// Waiting for its `next_attempt_at`.
@@ -189,13 +198,14 @@ pub enum Finish {
 }
 
 /// An operation as the admin and the waiting SCIM handler see it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OpStatus {
     pub id: i64,
     pub tenant: String,
     pub kind: String,
     pub resource_id: String,
     pub related_id: Option<String>,
+    #[sqlx(try_from = "String")]
     pub state: OpState,
     pub attempts: i64,
     pub result: Option<String>,
@@ -217,13 +227,14 @@ pub struct CicLink {
 }
 
 /// A task Identity Center returned, or its new state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TaskRow {
     pub tenant: String,
     pub task_id: String,
     pub task_type: String,
     pub scim_group: Option<String>,
     pub role_configuration_id: String,
+    #[sqlx(try_from = "i64")]
     pub target_uin: u64,
     /// `InProgress`, `Success` or `Failed`.
     pub status: String,
@@ -332,7 +343,7 @@ const WAITING_ON_TASK: &str = "(result LIKE 'waiting for task%' OR result LIKE '
 /// databases accept.
 pub(crate) fn queue_overview_sql(now: &str) -> String {
     format!(
-        "SELECT tenant, kind, bucket, count(*), min(CASE WHEN bucket = 'due' THEN next_attempt_at END) FROM ( \
+        "SELECT tenant, kind, bucket, count(*) AS count, min(CASE WHEN bucket = 'due' THEN next_attempt_at END) AS oldest_due FROM ( \
            SELECT tenant, kind, next_attempt_at, CASE \
              WHEN state = 'pending' AND {WAITING_ON_TASK} THEN 'waiting' \
              WHEN state = 'pending' AND next_attempt_at <= {now} THEN 'due' \
@@ -340,18 +351,6 @@ pub(crate) fn queue_overview_sql(now: &str) -> String {
              ELSE state END AS bucket FROM operations) AS q \
          GROUP BY tenant, kind, bucket ORDER BY tenant, kind, bucket"
     )
-}
-
-pub(crate) fn to_queue_counts(rows: Vec<(String, String, String, i64, Option<String>)>) -> Vec<QueueCount> {
-    rows.into_iter()
-        .map(|(tenant, kind, bucket, count, oldest_due)| QueueCount {
-            tenant,
-            kind,
-            bucket,
-            count,
-            oldest_due,
-        })
-        .collect()
 }
 
 /// A link to save together with an operation's outcome.
@@ -364,7 +363,7 @@ pub struct LinkWrite {
 }
 
 /// One line of the queue overview (see `queue_overview_sql`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct QueueCount {
     pub tenant: String,
     pub kind: String,
@@ -376,7 +375,7 @@ pub struct QueueCount {
     pub oldest_due: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Alarm {
     pub tenant: String,
     pub code: String,
@@ -398,40 +397,41 @@ pub(crate) fn ts(t: OffsetDateTime) -> String {
     format_time(t)
 }
 
-pub(crate) type OpStatusTuple = (
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    String,
-);
-
 pub(crate) const OP_STATUS_COLUMNS: &str = "id, tenant, kind, resource_id, related_id, state, attempts, result, last_error, error_code, error_request_id, next_attempt_at, created_at, updated_at";
 
-pub(crate) fn to_status(t: OpStatusTuple) -> Result<OpStatus, StoreError> {
-    Ok(OpStatus {
-        id: t.0,
-        tenant: t.1,
-        kind: t.2,
-        resource_id: t.3,
-        related_id: t.4,
-        state: OpState::parse(&t.5).ok_or_else(|| StoreError::Invalid(format!("unknown operation state {}", t.5)))?,
-        attempts: t.6,
-        result: t.7,
-        last_error: t.8,
-        error_code: t.9,
-        error_request_id: t.10,
-        next_attempt_at: t.11,
-        created_at: t.12,
-        updated_at: t.13,
-    })
+/// An operation as claimed (`CLAIMED_COLUMNS`), before its kind and payload are parsed.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimedRow {
+    id: i64,
+    tenant: String,
+    kind: String,
+    resource_id: String,
+    related_id: Option<String>,
+    payload: String,
+    attempts: i64,
+    created_at: String,
+    fuse_released: bool,
+}
+
+/// What a claim returns, as [`ClaimedRow`] reads it.
+pub(crate) const CLAIMED_COLUMNS: &str =
+    "id, tenant, kind, resource_id, related_id, payload, attempts, created_at, fuse_released";
+
+impl TryFrom<ClaimedRow> for Op {
+    type Error = StoreError;
+
+    fn try_from(r: ClaimedRow) -> Result<Op, StoreError> {
+        Ok(Op {
+            id: r.id,
+            tenant: r.tenant,
+            kind: OpKind::parse(&r.kind)
+                .ok_or_else(|| StoreError::Invalid(format!("unknown operation kind {}", r.kind)))?,
+            resource_id: r.resource_id,
+            related_id: r.related_id,
+            payload: serde_json::from_str(&r.payload)?,
+            attempts: r.attempts,
+            created_at: r.created_at,
+            fuse_released: r.fuse_released,
+        })
+    }
 }

@@ -108,7 +108,7 @@ async fn retries_wait_for_their_stored_time_and_keep_the_error() {
     );
     assert_eq!(store.claim("w", &tenants(), at, LEASE, 10, &[]).await.unwrap().len(), 1);
     // Graceful shutdown hands the claim back without counting the attempt.
-    assert_eq!(store.release_claims("w").await.unwrap(), 1);
+    assert_eq!(store.release_claims("w", at).await.unwrap(), 1);
     let s = store.op_status(op).await.unwrap().unwrap();
     assert_eq!((s.state, s.attempts), (OpState::Pending, 1));
 }
