@@ -1,9 +1,27 @@
-//! Command line.
+//! Command line: the clap definitions here, each subcommand's body in its own module.
+
+pub mod admin;
+pub mod check_config;
+pub mod emulator;
+pub mod explain;
+pub mod jobs;
+pub mod provision;
+pub mod reconcile;
+pub mod serve;
+pub mod status;
+pub mod tasks;
+pub mod token;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, Secrets};
+use crate::config::{Config, TenantMode};
+use crate::engine::Engine;
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -183,4 +201,23 @@ pub struct ServeArgs {
     /// Address of the in-process Identity Center emulator in --dev mode.
     #[arg(long, requires = "dev", default_value = "127.0.0.1:9400")]
     pub emulator_listen: SocketAddr,
+}
+
+/// The engine for a one-off command: the Identity Center credentials from the environment,
+/// no SCIM tokens (the command serves nothing).
+async fn cli_engine(path: &Path) -> anyhow::Result<(Store, Arc<Engine>)> {
+    let config = Config::load(path)?;
+    let secrets = Secrets {
+        tenant_tokens: Vec::new(),
+        cic: crate::tencent::Credentials::from_env().ok(),
+        admin_token: None,
+    };
+    let any_live = config.tenants.iter().any(|t| t.mode == TenantMode::Live);
+    anyhow::ensure!(
+        secrets.cic.is_some() || !any_live,
+        "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY must be set to compare with Identity Center"
+    );
+    let store = app::open_store(&config).await?;
+    let engine = app::build_engine(&config, &secrets, store.clone(), crate::tencent::clock::system_clock())?;
+    Ok((store, engine))
 }

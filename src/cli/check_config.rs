@@ -1,0 +1,16 @@
+//! `cic-bridge check-config`: the problems of a configuration file, one `key: reason` a line.
+
+use std::path::Path;
+
+pub async fn run(config: &Path, online: bool) -> anyhow::Result<()> {
+    let problems = crate::check::check_config(config, online, |k| std::env::var(k).ok()).await;
+    if problems.is_empty() {
+        println!("{}: ok", config.display());
+        Ok(())
+    } else {
+        for p in &problems {
+            println!("{p}");
+        }
+        Err(anyhow::anyhow!("{} problem(s) in {}", problems.len(), config.display()))
+    }
+}

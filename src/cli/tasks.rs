@@ -1,0 +1,33 @@
+//! `cic-bridge tasks`: the Identity Center tasks cic-bridge started, from the store.
+
+use std::path::PathBuf;
+
+use crate::app;
+use crate::config::Config;
+
+pub async fn run(config: PathBuf, tenant: Option<String>, status: Option<String>, limit: i64) -> anyhow::Result<()> {
+    let config = Config::load(&config)?;
+    let store = app::open_store(&config).await?;
+    let rows = store
+        .tasks(tenant.as_deref(), None, None, status.as_deref(), limit.clamp(1, 10_000))
+        .await?;
+    println!(
+        "{:<16} {:<28} {:<10} {:<16} {:>14} {:>5}  {:<38}  failure",
+        "task", "type", "status", "role config", "account", "polls", "group"
+    );
+    for t in rows {
+        println!(
+            "{:<16} {:<28} {:<10} {:<16} {:>14} {:>5}  {:<38}  {}",
+            t.task_id,
+            t.task_type,
+            t.status,
+            t.role_configuration_id,
+            t.target_uin,
+            t.polls,
+            t.scim_group.as_deref().unwrap_or("-"),
+            t.failure_reason.as_deref().unwrap_or("")
+        );
+    }
+    store.close().await;
+    Ok(())
+}
