@@ -1,13 +1,14 @@
 //! `GET /admin`: the status page, server-rendered from the same facts as `/admin/status`.
 //! Plain HTML and an inline SVG chart, no script: it works through any proxy and in any
-//! browser, and refreshes itself. Every value from the store or from Identity Center is
-//! escaped, since a SCIM client chooses user names and Identity Center writes the messages.
-
-use std::fmt::Write as _;
+//! browser, and refreshes itself. A SCIM client chooses names and emails and Identity Center
+//! writes the messages, so the page is a `maud` template: every value reaches the HTML
+//! through a splice, which escapes it. The only markup not built by the template is the
+//! constant stylesheet.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
 use super::AppState;
@@ -24,33 +25,18 @@ pub async fn page(State(state): State<AppState>) -> Result<Response, AdminError>
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        render(&status),
+        render(&status).into_string(),
     )
         .into_response())
 }
 
-/// Escapes text for HTML element content and double-quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A JSON value as escaped text: strings without quotes, null as a dash.
-fn v(x: &Value) -> String {
+/// A JSON value as text: strings without quotes, null as a dash. Unescaped: it is only ever
+/// spliced into a template, which escapes it.
+fn text(x: &Value) -> String {
     match x {
         Value::Null => "–".to_owned(),
-        Value::String(s) => esc(s),
-        other => esc(&other.to_string()),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -70,130 +56,124 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;tex
 th{background:#f2f2f2}td.n{text-align:right}.ok{color:#176b2c}.bad{color:#b00020;font-weight:bold}\
 .muted{color:#666}code{font-size:.95em}svg text{font:11px sans-serif}";
 
-pub fn render(s: &Value) -> String {
-    let mut h = String::with_capacity(16 * 1024);
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">\
-         <title>cic-bridge status</title><style>{STYLE}</style></head><body>"
-    );
-    let _ = write!(
-        h,
-        "<h1>cic-bridge status</h1><p class=\"muted\">version <span id=\"version\">{}</span> · up {} · \
-         at {} · this page reloads every {REFRESH_SECS} s</p>",
-        v(&s["version"]),
-        duration(s["uptimeSecs"].as_u64().unwrap_or(0)),
-        v(&s["now"]),
-    );
-    identity_center(&mut h, &s["identityCenter"]);
-    tenants(&mut h, &s["tenants"]);
-    chart(&mut h, &s["queueHistory"]);
-    alarms(&mut h, &s["alarms"]);
-    drift(&mut h, &s["drift"]);
-    tasks(&mut h, &s["tasksInProgress"]);
-    failures(&mut h, &s["failures"]);
-    h.push_str(
-        "<p class=\"muted\">JSON of the same facts: <code>/admin/status</code>; Prometheus: <code>/metrics</code>.</p>\
-         </body></html>",
-    );
-    h
+pub fn render(s: &Value) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content=(REFRESH_SECS);
+                title { "cic-bridge status" }
+                // `<style>` is raw text, where entities are not decoded: a constant, so unescaped.
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "cic-bridge status" }
+                p class="muted" {
+                    "version " span id="version" { (text(&s["version"])) }
+                    " · up " (duration(s["uptimeSecs"].as_u64().unwrap_or(0)))
+                    " · at " (text(&s["now"]))
+                    " · this page reloads every " (REFRESH_SECS) " s"
+                }
+                (identity_center(&s["identityCenter"]))
+                (tenants(&s["tenants"]))
+                (chart(&s["queueHistory"]))
+                (alarms(&s["alarms"]))
+                (drift(&s["drift"]))
+                (tasks(&s["tasksInProgress"]))
+                (failures(&s["failures"]))
+                p class="muted" {
+                    "JSON of the same facts: " code { "/admin/status" } "; Prometheus: " code { "/metrics" } "."
+                }
+            }
+        }
+    }
 }
 
-fn identity_center(h: &mut String, ic: &Value) {
+fn identity_center(ic: &Value) -> Markup {
     let (class, word) = match ic["reachable"].as_bool() {
         Some(true) => ("ok", "reachable"),
         Some(false) => ("bad", "unreachable"),
         None => ("muted", "no call yet"),
     };
-    let _ = write!(
-        h,
-        "<h2>Identity Center</h2><table id=\"identity-center\">\
-         <tr><th>Endpoint</th><td>{}</td></tr>\
-         <tr><th>Reachability</th><td class=\"{class}\" id=\"reachability\">{word}</td></tr>\
-         <tr><th>Last success</th><td>{}</td></tr>",
-        v(&ic["endpoint"]),
-        v(&ic["lastSuccessAt"]),
-    );
     let e = &ic["lastError"];
-    if e.is_null() {
-        h.push_str("<tr><th>Last error</th><td>–</td></tr>");
-    } else {
-        let _ = write!(
-            h,
-            "<tr><th>Last error</th><td>{} {}: <code>{}</code> {} <span class=\"muted\">RequestId {}</span></td></tr>",
-            v(&e["at"]),
-            v(&e["action"]),
-            v(&e["code"]),
-            v(&e["message"]),
-            v(&e["requestId"]),
-        );
+    html! {
+        h2 { "Identity Center" }
+        table id="identity-center" {
+            tr { th { "Endpoint" } td { (text(&ic["endpoint"])) } }
+            tr { th { "Reachability" } td class=(class) id="reachability" { (word) } }
+            tr { th { "Last success" } td { (text(&ic["lastSuccessAt"])) } }
+            tr {
+                th { "Last error" }
+                td {
+                    @if e.is_null() {
+                        "–"
+                    } @else {
+                        (text(&e["at"])) " " (text(&e["action"])) ": " code { (text(&e["code"])) }
+                        " " (text(&e["message"])) " "
+                        span class="muted" { "RequestId " (text(&e["requestId"])) }
+                    }
+                }
+            }
+            tr { th { "Calls / errors" } td { (text(&ic["calls"])) " / " (text(&ic["errors"])) } }
+            tr {
+                th { "Throttled" }
+                td {
+                    (text(&ic["throttled"]["requestLimitExceeded"])) " RequestLimitExceeded, "
+                    (text(&ic["throttled"]["limiterWaits"])) " waits for the client's rate limiter"
+                }
+            }
+        }
     }
-    let _ = write!(
-        h,
-        "<tr><th>Calls / errors</th><td>{} / {}</td></tr>\
-         <tr><th>Throttled</th><td>{} RequestLimitExceeded, {} waits for the client's rate limiter</td></tr></table>",
-        v(&ic["calls"]),
-        v(&ic["errors"]),
-        v(&ic["throttled"]["requestLimitExceeded"]),
-        v(&ic["throttled"]["limiterWaits"]),
-    );
 }
 
-fn tenants(h: &mut String, tenants: &Value) {
-    h.push_str(
-        "<h2>Tenants and queue</h2><table id=\"tenants\"><tr><th>Tenant</th><th>Zone</th><th>Mode</th>\
-         <th>Users</th><th>Groups</th><th>Memberships</th>",
-    );
-    for b in BUCKETS {
-        let _ = write!(h, "<th>{b}</th>");
-    }
-    h.push_str("<th>Oldest due</th><th>Zone usage (GetZoneStatistics)</th></tr>");
-    for t in tenants.as_array().into_iter().flatten() {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
-            v(&t["name"]),
-            v(&t["zoneId"]),
-            v(&t["mode"]),
-            v(&t["users"]),
-            v(&t["groups"]),
-            v(&t["memberships"]),
-        );
-        for b in BUCKETS {
-            let n = t["queueTotals"][b].as_i64().unwrap_or(0);
-            let class = if n > 0 && matches!(b, "parked" | "held" | "failed") {
-                "n bad"
-            } else {
-                "n"
-            };
-            let _ = write!(h, "<td class=\"{class}\">{n}</td>");
+fn tenants(tenants: &Value) -> Markup {
+    html! {
+        h2 { "Tenants and queue" }
+        table id="tenants" {
+            tr {
+                th { "Tenant" } th { "Zone" } th { "Mode" } th { "Users" } th { "Groups" } th { "Memberships" }
+                @for b in BUCKETS { th { (b) } }
+                th { "Oldest due" } th { "Zone usage (GetZoneStatistics)" }
+            }
+            @for t in tenants.as_array().into_iter().flatten() {
+                tr {
+                    td { (text(&t["name"])) }
+                    td { (text(&t["zoneId"])) }
+                    td { (text(&t["mode"])) }
+                    td class="n" { (text(&t["users"])) }
+                    td class="n" { (text(&t["groups"])) }
+                    td class="n" { (text(&t["memberships"])) }
+                    @for b in BUCKETS {
+                        @let n = t["queueTotals"][b].as_i64().unwrap_or(0);
+                        @let class = if n > 0 && matches!(b, "parked" | "held" | "failed") { "n bad" } else { "n" };
+                        td class=(class) { (n) }
+                    }
+                    td { (t["oldestDueAgeSecs"].as_u64().map(duration).unwrap_or_else(|| "–".to_owned())) }
+                    td { (zone_usage(&t["zoneUsage"])) }
+                }
+            }
         }
-        let oldest = t["oldestDueAgeSecs"]
-            .as_u64()
-            .map(duration)
-            .unwrap_or_else(|| "–".to_owned());
-        let z = &t["zoneUsage"];
-        let usage = if z.is_null() {
-            "not known".to_owned()
-        } else {
-            format!(
-                "users {}/{}, groups {}/{}, role configurations {}/{}",
-                v(&z["users"]),
-                v(&z["userQuota"]),
-                v(&z["groups"]),
-                v(&z["groupQuota"]),
-                v(&z["roleConfigurations"]),
-                v(&z["roleConfigurationQuota"]),
-            )
-        };
-        let _ = write!(h, "<td>{oldest}</td><td>{usage}</td></tr>");
     }
-    h.push_str("</table>");
+}
+
+fn zone_usage(z: &Value) -> String {
+    if z.is_null() {
+        return "not known".to_owned();
+    }
+    format!(
+        "users {}/{}, groups {}/{}, role configurations {}/{}",
+        text(&z["users"]),
+        text(&z["userQuota"]),
+        text(&z["groups"]),
+        text(&z["groupQuota"]),
+        text(&z["roleConfigurations"]),
+        text(&z["roleConfigurationQuota"]),
+    )
 }
 
 /// Queue depth over the last hour: three polylines over a fixed one-hour axis.
-fn chart(h: &mut String, history: &Value) {
+fn chart(history: &Value) -> Markup {
     const W: f64 = 640.0;
     const H: f64 = 150.0;
     const LEFT: f64 = 40.0;
@@ -211,169 +191,166 @@ fn chart(h: &mut String, history: &Value) {
     let max = samples.iter().map(|s| total(s)).max().unwrap_or(0).max(1) as f64;
     let x = |at: i64| LEFT + (at - start) as f64 / 3600.0 * (W - LEFT - 10.0);
     let y = |n: i64| (H - BOTTOM) - n as f64 / max * (H - BOTTOM - 10.0);
-    let _ = write!(
-        h,
-        "<h2>Queue, last hour</h2><svg id=\"queue-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
-         viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"queue depth over the last hour\">\
-         <line x1=\"{LEFT}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#999\"/>\
-         <line x1=\"{LEFT}\" y1=\"10\" x2=\"{LEFT}\" y2=\"{b}\" stroke=\"#999\"/>\
-         <text x=\"2\" y=\"14\">{max}</text><text x=\"2\" y=\"{b}\">0</text>\
-         <text x=\"{LEFT}\" y=\"{H}\">−60 min</text><text x=\"{rl}\" y=\"{H}\">now</text>",
-        b = H - BOTTOM,
-        r = W - 10.0,
-        rl = W - 40.0,
-    );
-    for (key, colour) in [("queued", "#1f5fbf"), ("running", "#2e8b57"), ("stuck", "#b00020")] {
-        let points: Vec<String> = samples
+    let points = |key: &str| {
+        samples
             .iter()
             .filter_map(|s| Some((s["at"].as_i64()?, s[key].as_i64().unwrap_or(0))))
             .filter(|(at, _)| *at >= start)
             .map(|(at, n)| format!("{:.1},{:.1}", x(at), y(n)))
-            .collect();
-        let _ = write!(
-            h,
-            "<polyline class=\"series-{key}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>",
-            points.join(" ")
-        );
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let axis = H - BOTTOM;
+    // SVG elements get explicit end tags: in HTML, `<line>` inside `<svg>` is not void, so
+    // one without an end tag would hold the elements after it.
+    html! {
+        h2 { "Queue, last hour" }
+        svg id="queue-chart" xmlns="http://www.w3.org/2000/svg" width=(W) height=(H)
+            viewBox=(format!("0 0 {W} {H}")) role="img" aria-label="queue depth over the last hour" {
+            line x1=(LEFT) y1=(axis) x2=(W - 10.0) y2=(axis) stroke="#999" {}
+            line x1=(LEFT) y1="10" x2=(LEFT) y2=(axis) stroke="#999" {}
+            text x="2" y="14" { (max) }
+            text x="2" y=(axis) { "0" }
+            text x=(LEFT) y=(H) { "−60 min" }
+            text x=(W - 40.0) y=(H) { "now" }
+            @for (key, colour) in [("queued", "#1f5fbf"), ("running", "#2e8b57"), ("stuck", "#b00020")] {
+                polyline class=(format!("series-{key}")) fill="none" stroke=(colour) stroke-width="1.5"
+                    points=(points(key)) {}
+            }
+        }
+        p class="muted" {
+            span style="color:#1f5fbf" { "■" } " queued (due, scheduled, waiting on a task) "
+            span style="color:#2e8b57" { "■" } " running "
+            span style="color:#b00020" { "■" } " parked, held or failed · "
+            (samples.len()) " samples, every " (text(&history["intervalSecs"])) " s"
+        }
     }
-    let _ = write!(
-        h,
-        "</svg><p class=\"muted\"><span style=\"color:#1f5fbf\">■</span> queued (due, scheduled, waiting on a task) \
-         <span style=\"color:#2e8b57\">■</span> running <span style=\"color:#b00020\">■</span> parked, held or failed · \
-         {} samples, every {} s</p>",
-        samples.len(),
-        v(&history["intervalSecs"]),
-    );
 }
 
-fn alarms(h: &mut String, alarms: &Value) {
+fn alarms(alarms: &Value) -> Markup {
     let list: Vec<&Value> = alarms.as_array().into_iter().flatten().collect();
-    h.push_str("<h2>Alarms</h2>");
-    if list.is_empty() {
-        h.push_str("<p id=\"alarms\" class=\"ok\">No alarm raised.</p>");
-        return;
+    html! {
+        h2 { "Alarms" }
+        @if list.is_empty() {
+            p id="alarms" class="ok" { "No alarm raised." }
+        } @else {
+            table id="alarms" {
+                tr { th { "Tenant" } th { "Code" } th { "Message" } th { "Zone usage" } th { "Raised" } th { "Count" } }
+                @for a in list {
+                    @let z = &a["zoneUsage"];
+                    tr {
+                        td { (text(&a["tenant"])) }
+                        td class="bad" { (text(&a["code"])) }
+                        td { (text(&a["message"])) }
+                        td {
+                            @if z.is_null() {
+                                "–"
+                            } @else {
+                                "users " (text(&z["users"])) "/" (text(&z["userQuota"]))
+                                ", groups " (text(&z["groups"])) "/" (text(&z["groupQuota"]))
+                            }
+                        }
+                        td { (text(&a["raisedAt"])) }
+                        td class="n" { (text(&a["count"])) }
+                    }
+                }
+            }
+        }
     }
-    h.push_str(
-        "<table id=\"alarms\"><tr><th>Tenant</th><th>Code</th><th>Message</th><th>Zone usage</th><th>Raised</th><th>Count</th></tr>",
-    );
-    for a in list {
-        let z = &a["zoneUsage"];
-        let usage = if z.is_null() {
-            "–".to_owned()
-        } else {
-            format!(
-                "users {}/{}, groups {}/{}",
-                v(&z["users"]),
-                v(&z["userQuota"]),
-                v(&z["groups"]),
-                v(&z["groupQuota"])
-            )
-        };
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td class=\"bad\">{}</td><td>{}</td><td>{usage}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-            v(&a["tenant"]),
-            v(&a["code"]),
-            v(&a["message"]),
-            v(&a["raisedAt"]),
-            v(&a["count"]),
-        );
-    }
-    h.push_str("</table>");
 }
 
 /// The last periodic reconciliation (`engine.reconcile_interval_secs`): differences between
 /// the store and Identity Center by tenant and kind; `cic-bridge reconcile` shows the plan.
-fn drift(h: &mut String, drift: &Value) {
-    h.push_str("<h2>Drift</h2>");
+fn drift(drift: &Value) -> Markup {
     if drift.is_null() {
-        h.push_str(
-            "<p id=\"drift\" class=\"muted\">No periodic reconciliation has run (engine.reconcile_interval_secs).</p>",
-        );
-        return;
-    }
-    let _ = write!(h, "<p class=\"muted\">Compared at {}.</p>", v(&drift["at"]));
-    h.push_str("<table id=\"drift\"><tr><th>Tenant</th><th>Differences</th></tr>");
-    for (tenant, kinds) in drift["tenants"].as_object().into_iter().flatten() {
-        let found: Vec<String> = kinds
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
-            .map(|(k, n)| format!("{} {}", esc(k), v(n)))
-            .collect();
-        let _ = if found.is_empty() {
-            write!(h, "<tr><td>{}</td><td class=\"ok\">none</td></tr>", esc(tenant))
-        } else {
-            write!(
-                h,
-                "<tr><td>{}</td><td class=\"bad\">{}</td></tr>",
-                esc(tenant),
-                found.join(", ")
-            )
+        return html! {
+            h2 { "Drift" }
+            p id="drift" class="muted" { "No periodic reconciliation has run (engine.reconcile_interval_secs)." }
         };
     }
-    for (tenant, why) in drift["skipped"].as_object().into_iter().flatten() {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td class=\"muted\">not compared: {}</td></tr>",
-            esc(tenant),
-            v(why)
-        );
+    html! {
+        h2 { "Drift" }
+        p class="muted" { "Compared at " (text(&drift["at"])) "." }
+        table id="drift" {
+            tr { th { "Tenant" } th { "Differences" } }
+            @for (tenant, kinds) in drift["tenants"].as_object().into_iter().flatten() {
+                @let found: Vec<String> = kinds
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+                    .map(|(k, n)| format!("{k} {}", text(n)))
+                    .collect();
+                tr {
+                    td { (tenant) }
+                    @if found.is_empty() {
+                        td class="ok" { "none" }
+                    } @else {
+                        td class="bad" { (found.join(", ")) }
+                    }
+                }
+            }
+            @for (tenant, why) in drift["skipped"].as_object().into_iter().flatten() {
+                tr { td { (tenant) } td class="muted" { "not compared: " (text(why)) } }
+            }
+        }
     }
-    h.push_str("</table>");
 }
 
-fn tasks(h: &mut String, tasks: &Value) {
+fn tasks(tasks: &Value) -> Markup {
     let list: Vec<&Value> = tasks.as_array().into_iter().flatten().collect();
-    let _ = write!(h, "<h2>Tasks in progress ({})</h2>", list.len());
-    if list.is_empty() {
-        return;
+    html! {
+        h2 { "Tasks in progress (" (list.len()) ")" }
+        @if !list.is_empty() {
+            table id="tasks" {
+                tr {
+                    th { "Tenant" } th { "Task" } th { "Type" } th { "Role configuration" } th { "Account" }
+                    th { "Polls" } th { "Started" }
+                }
+                @for t in list {
+                    tr {
+                        td { (text(&t["tenant"])) }
+                        td { (text(&t["taskId"])) }
+                        td { (text(&t["taskType"])) }
+                        td { (text(&t["roleConfigurationId"])) }
+                        td { (text(&t["account"])) }
+                        td class="n" { (text(&t["polls"])) }
+                        td { (text(&t["createdAt"])) }
+                    }
+                }
+            }
+        }
     }
-    h.push_str(
-        "<table id=\"tasks\"><tr><th>Tenant</th><th>Task</th><th>Type</th><th>Role configuration</th><th>Account</th><th>Polls</th><th>Started</th></tr>",
-    );
-    for t in list {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            v(&t["tenant"]),
-            v(&t["taskId"]),
-            v(&t["taskType"]),
-            v(&t["roleConfigurationId"]),
-            v(&t["account"]),
-            v(&t["polls"]),
-            v(&t["createdAt"]),
-        );
-    }
-    h.push_str("</table>");
 }
 
-fn failures(h: &mut String, failures: &Value) {
+fn failures(failures: &Value) -> Markup {
     let list: Vec<&Value> = failures.as_array().into_iter().flatten().collect();
-    let _ = write!(h, "<h2>Last failures ({})</h2>", list.len());
-    h.push_str(
-        "<table id=\"failures\"><tr><th>Job</th><th>Tenant</th><th>Kind</th><th>Resource</th><th>Attempts</th>\
-         <th>Code</th><th>Message</th><th>RequestId</th><th>At</th></tr>",
-    );
-    for f in list {
-        let e = &f["error"];
-        let _ = write!(
-            h,
-            "<tr class=\"failure\"><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>\
-             <td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-            v(&f["id"]),
-            v(&f["tenant"]),
-            v(&f["kind"]),
-            v(&f["resource"]),
-            v(&f["attempts"]),
-            v(&e["code"]),
-            v(&e["message"]),
-            v(&e["requestId"]),
-            v(&f["updatedAt"]),
-        );
+    html! {
+        h2 { "Last failures (" (list.len()) ")" }
+        table id="failures" {
+            tr {
+                th { "Job" } th { "Tenant" } th { "Kind" } th { "Resource" } th { "Attempts" }
+                th { "Code" } th { "Message" } th { "RequestId" } th { "At" }
+            }
+            @for f in list {
+                @let e = &f["error"];
+                tr class="failure" {
+                    td class="n" { (text(&f["id"])) }
+                    td { (text(&f["tenant"])) }
+                    td { (text(&f["kind"])) }
+                    td { (text(&f["resource"])) }
+                    td class="n" { (text(&f["attempts"])) }
+                    td { code { (text(&e["code"])) } }
+                    td { (text(&e["message"])) }
+                    td { code { (text(&e["requestId"])) } }
+                    td { (text(&f["updatedAt"])) }
+                }
+            }
+        }
+        p class="muted" {
+            "Retry one with " code { "POST /admin/jobs/{id}/retry" } " or " code { "cic-bridge jobs retry --id N" } "."
+        }
     }
-    h.push_str("</table><p class=\"muted\">Retry one with <code>POST /admin/jobs/{id}/retry</code> or <code>cic-bridge jobs retry --id N</code>.</p>");
 }
 
 #[cfg(test)]
@@ -381,21 +358,38 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Every value the page shows, each set to markup: each must come out as text, none as
+    /// markup. The count proves that no splice was missed (or dropped from the page).
     #[test]
     fn every_value_is_escaped() {
-        let evil = "<script>alert('x')</script>&\"";
+        let evil = "<script>alert(1)</script>\"'&";
+        let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;";
+        let usage = json!({"users": evil, "userQuota": evil, "groups": evil, "groupQuota": evil,
+                           "roleConfigurations": evil, "roleConfigurationQuota": evil});
         let s = json!({
             "version": evil, "uptimeSecs": 5, "now": evil,
-            "identityCenter": {"endpoint": evil, "reachable": false, "lastError": {"code": evil, "message": evil, "requestId": evil}},
-            "tenants": [{"name": evil, "zoneId": evil, "mode": evil, "queueTotals": {}, "zoneUsage": null}],
-            "queueHistory": {"intervalSecs": 15, "samples": [{"at": 100, "queued": 3, "running": 1, "stuck": 0}]},
-            "alarms": [{"tenant": evil, "code": evil, "message": evil}],
-            "tasksInProgress": [{"taskId": evil}],
-            "failures": [{"id": 1, "tenant": evil, "kind": evil, "resource": evil, "error": {"code": evil, "message": evil, "requestId": evil}}],
+            "identityCenter": {
+                "endpoint": evil, "reachable": false, "lastSuccessAt": evil,
+                "lastError": {"at": evil, "action": evil, "code": evil, "message": evil, "requestId": evil},
+                "calls": evil, "errors": evil,
+                "throttled": {"requestLimitExceeded": evil, "limiterWaits": evil},
+            },
+            "tenants": [{"name": evil, "zoneId": evil, "mode": evil, "users": evil, "groups": evil,
+                         "memberships": evil, "queueTotals": {}, "zoneUsage": usage}],
+            "queueHistory": {"intervalSecs": evil, "samples": [{"at": 100, "queued": 3, "running": 1, "stuck": 0}]},
+            "alarms": [{"tenant": evil, "code": evil, "message": evil, "raisedAt": evil, "count": evil, "zoneUsage": usage}],
+            "drift": {"at": evil, "tenants": {evil: {evil: 1}}, "skipped": {evil: evil}},
+            "tasksInProgress": [{"tenant": evil, "taskId": evil, "taskType": evil, "roleConfigurationId": evil,
+                                 "account": evil, "polls": evil, "createdAt": evil}],
+            "failures": [{"id": evil, "tenant": evil, "kind": evil, "resource": evil, "attempts": evil,
+                          "updatedAt": evil, "error": {"code": evil, "message": evil, "requestId": evil}}],
         });
-        let html = render(&s);
+        let html = render(&s).into_string();
         assert!(!html.contains("<script"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
+        assert!(!html.contains("\"'"), "{html}");
+        // 2 in the heading, 11 Identity Center, 12 tenants (6 of them zone usage), 1 chart,
+        // 9 alarms (4 zone usage), 5 drift, 7 tasks, 9 failures.
+        assert_eq!(html.matches(escaped).count(), 56, "{html}");
         assert!(html.contains("<svg id=\"queue-chart\""));
     }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::engine::{drain, spawn_live};
 use crate::helpers::{ADMIN_TOKEN, TOKEN_B, TestApp, spawn_app};
 use crate::tencent_harness::{TestEmulator, create_user, spawn_emulator};
+use cic_bridge::tencent::model::CreateUser;
 
 async fn admin_get(app: &TestApp, path: &str) -> reqwest::Response {
     app.client
@@ -275,16 +276,33 @@ async fn healthz_and_readyz_answer_without_a_token() {
 
 #[tokio::test]
 async fn the_status_page_takes_basic_auth_and_escapes_what_it_shows() {
-    let app = spawn_app().await;
-    // A user name is chosen by the SCIM client: it must not become markup on the page.
-    let hostile = "<img src=x onerror=alert(1)>@corp.example";
-    app.request_as(
-        TOKEN_B,
-        reqwest::Method::POST,
-        "/Users",
-        Some(json!({"userName": hostile})),
-    )
-    .await;
+    // The SCIM client's words reach the page in failure messages. A userName with markup is
+    // refused at the SCIM endpoint and a group name is rewritten to Identity Center's rule
+    // before it is sent, but an email is passed on: one that another Identity Center user
+    // already has fails the create, and both the failure and Identity Center's last error
+    // quote it.
+    let hostile = "<script>alert(1)</script>\"'@corp.example";
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'@corp.example";
+    let emu = spawn_emulator(|_| {}).await;
+    emu.client()
+        .call(&CreateUser {
+            zone_id: emu.zone(),
+            user_name: "someone-else".into(),
+            email: Some(hostile.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let app = spawn_live(&emu, |c| c.engine.create_wait_ms = 0).await;
+    let r = app
+        .post(
+            "/Users",
+            json!({"userName": "xss@corp.example", "emails": [{"value": hostile, "primary": true}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(drain(&app, Duration::from_secs(10)).await.get("failed"), Some(&1));
+
     let r = app.client.get(format!("{}/admin", app.root)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let challenges: Vec<&str> = r
@@ -314,7 +332,19 @@ async fn the_status_page_takes_basic_auth_and_escapes_what_it_shows() {
     let html = r.text().await.unwrap();
     assert!(html.contains("<meta http-equiv=\"refresh\""), "{html}");
     assert!(html.contains("<svg id=\"queue-chart\""), "{html}");
-    assert!(!html.contains("<img"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("\"'"), "{html}");
+    let failure_row = html
+        .split("<tr class=\"failure\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no failure row:\n{html}"));
+    assert!(failure_row.contains("EmailAlreadyExists"), "{failure_row}");
+    assert!(failure_row.contains(escaped), "{failure_row}");
+    let identity_center = &html[html
+        .find("<table id=\"identity-center\">")
+        .expect("the Identity Center table")..];
+    let identity_center = &identity_center[..identity_center.find("</table>").expect("its end")];
+    assert!(identity_center.contains(escaped), "{identity_center}");
     // Basic works on the JSON routes too (curl -u :TOKEN).
     let r = app
         .client
