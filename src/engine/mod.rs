@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod reconcile;
 pub mod rules;
 pub mod schedule;
+mod view;
 
 use std::collections::HashMap;
 use std::sync::Arc;
