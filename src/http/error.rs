@@ -104,3 +104,49 @@ pub fn scim_error_response(e: &ScimError) -> Response {
     }
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(resp: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_zone_answers_429_with_its_own_retry_after() {
+        let resp = refusal_response(
+            Refusal::QuotaFull {
+                retry_after: 300,
+                detail: "the zone is full".into(),
+            },
+            ResourceKind::User,
+            None,
+        );
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        // One Retry-After, the refusal's, not the generic 5 s of other 429s.
+        let retry: Vec<_> = resp.headers().get_all(header::RETRY_AFTER).iter().collect();
+        assert_eq!(retry, ["300"]);
+        let b = body(resp).await;
+        assert_eq!(b["status"], "429");
+        assert_eq!(b["detail"], "the zone is full");
+        assert!(b.get("scimType").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_missing_resource_is_named_when_the_request_named_it() {
+        let named = refusal_response(Refusal::NotFound, ResourceKind::Group, Some("g1"));
+        assert_eq!(named.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body(named).await["detail"], "Group g1 not found");
+        let unnamed = refusal_response(Refusal::NotFound, ResourceKind::User, None);
+        assert_eq!(body(unnamed).await["detail"], "resource not found");
+        let conflict = refusal_response(
+            Refusal::Conflict { detail: "taken".into() },
+            ResourceKind::User,
+            Some("u1"),
+        );
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
+        assert_eq!(body(conflict).await["scimType"], "uniqueness");
+    }
+}

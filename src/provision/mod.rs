@@ -277,3 +277,65 @@ fn check_rename(allowed: bool, old: &Map<String, Value>, new: &Map<String, Value
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(user_name: &str) -> Map<String, Value> {
+        let mut d = Map::new();
+        d.insert("userName".into(), Value::String(user_name.into()));
+        d
+    }
+
+    #[test]
+    fn store_errors_the_request_caused_become_refusals() {
+        assert!(matches!(Refusal::from(StoreError::NotFound), Refusal::NotFound));
+        assert!(matches!(
+            Refusal::from(StoreError::PreconditionFailed),
+            Refusal::PreconditionFailed
+        ));
+        match Refusal::from(StoreError::UnknownMembers(vec!["u1".into(), "u2".into()])) {
+            Refusal::Invalid {
+                scim_type: ScimType::InvalidValue,
+                detail,
+            } => assert_eq!(
+                detail,
+                "members refer to users that do not exist in this tenant: u1, u2"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A fault of the store's own is not the request's: it stays a store error.
+        assert!(matches!(
+            Refusal::from(StoreError::Invalid("bad row".into())),
+            Refusal::Store(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_user_name_change_is_refused_only_when_not_allowed() {
+        assert!(check_rename(false, &doc("ann"), &doc("ann")).is_ok());
+        assert!(check_rename(true, &doc("ann"), &doc("bob")).is_ok());
+        match check_rename(false, &doc("ann"), &doc("bob")) {
+            Err(Refusal::Invalid {
+                scim_type: ScimType::Mutability,
+                detail,
+            }) => assert!(detail.starts_with("userName cannot change from \"ann\": "), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn user_names_identity_center_cannot_hold_are_invalid() {
+        assert!(check_user_name(ResourceKind::User, &doc("ann@corp.example")).is_ok());
+        assert!(matches!(
+            check_user_name(ResourceKind::User, &doc("ann smith")),
+            Err(Refusal::Invalid {
+                scim_type: ScimType::InvalidValue,
+                ..
+            })
+        ));
+        // Groups have no userName: the rule is the users'.
+        assert!(check_user_name(ResourceKind::Group, &doc("ann smith")).is_ok());
+    }
+}
