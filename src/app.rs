@@ -228,6 +228,11 @@ pub async fn run_listeners(
     let tokens = token_table(&config, &secrets)?;
     let state = AppState {
         store: store.clone(),
+        provision: Arc::new(crate::provision::Provisioner::new(
+            store.clone(),
+            engine.clone(),
+            Duration::from_millis(config.engine.create_wait_ms),
+        )),
         engine: engine.clone(),
         admin: Arc::new(crate::http::admin::AdminAuth::new(
             secrets.admin_token.as_ref().map(|t| t.expose_secret()),
@@ -239,7 +244,6 @@ pub async fn run_listeners(
             max_page_size: config.scim.max_page_size,
             default_page_size: config.scim.default_page_size,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
-            create_wait: Duration::from_millis(config.engine.create_wait_ms),
         }),
         monitor: monitor.clone(),
     };

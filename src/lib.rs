@@ -11,6 +11,7 @@ pub mod engine;
 pub mod http;
 pub mod monitor;
 pub mod prometheus;
+pub mod provision;
 pub mod scim;
 pub mod shutdown;
 pub mod store;

@@ -14,6 +14,7 @@ pub mod reconcile;
 mod resolve;
 pub mod rules;
 pub mod schedule;
+mod view;
 mod worker;
 
 use std::collections::HashMap;

@@ -231,7 +231,7 @@ async fn release_held(State(state): State<AppState>, Query(q): Query<TenantQuery
     let n = state.store.retry_ops(None, q.tenant.as_deref(), &["held"], now).await?;
     let tenants: Vec<String> = match &q.tenant {
         Some(t) => vec![t.clone()],
-        None => state.engine.tenants.keys().cloned().collect(),
+        None => state.engine.tenant_names().into_iter().map(str::to_owned).collect(),
     };
     for t in tenants {
         state.store.clear_alarm(&t, "fuse", now).await?;
@@ -257,10 +257,11 @@ async fn provision(
     body: Result<Json<ProvisionBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let Json(b) = body.map_err(|e| AdminError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let names = state.engine.tenant_names();
     let tenant = match b.tenant {
         Some(t) if state.engine.tenant(&t).is_some() => t,
         Some(t) => return Err(AdminError(StatusCode::BAD_REQUEST, format!("no tenant named {t:?}"))),
-        None if state.engine.tenants.len() == 1 => state.engine.tenants.keys().next().cloned().unwrap_or_default(),
+        None if names.len() == 1 => names[0].to_owned(),
         None => {
             return Err(AdminError(
                 StatusCode::BAD_REQUEST,

@@ -23,7 +23,7 @@ async fn healthz() -> (StatusCode, axum::Json<Value>) {
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>) {
     // The configuration is validated before the listener is bound: a process that answers
     // has a valid one. Reported so that the three conditions read alike.
-    let config = json!({"status": "ok", "tenants": state.engine.tenants.len()});
+    let config = json!({"status": "ok", "tenants": state.engine.tenant_names().len()});
     let database = match state.store.ping().await {
         Ok(()) => json!({"status": "ok"}),
         Err(e) => {

@@ -81,8 +81,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AdminErr
 async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate::store::StoreError> {
     let now = state.engine.now();
     let counts = state.store.queue_overview(now).await?;
-    let mut tenants: Vec<&str> = state.engine.tenants.keys().map(String::as_str).collect();
-    tenants.sort_unstable();
+    let tenants = state.engine.tenant_names();
     for tenant in &tenants {
         for bucket in super::status::BUCKETS {
             let n: i64 = counts

@@ -35,13 +35,14 @@ pub struct Settings {
     pub max_page_size: u32,
     pub default_page_size: u32,
     pub request_timeout: Duration,
-    /// How long a SCIM create waits for its Identity Center outcome.
-    pub create_wait: Duration,
 }
 
+/// What the handlers use. SCIM writes go through `provision`, SCIM reads to `store`; the admin
+/// API, status, metrics and readiness read `store` and ask `engine` through its methods.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub provision: Arc<crate::provision::Provisioner>,
     pub engine: Arc<crate::engine::Engine>,
     pub admin: Arc<admin::AdminAuth>,
     pub tokens: Arc<TokenTable>,

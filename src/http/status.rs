@@ -64,11 +64,9 @@ pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
     let age = |oldest: Option<&str>| oldest.and_then(parse_ts).map(|t| (now - t).whole_seconds().max(0));
 
     let mut tenants = Vec::new();
-    let mut names: Vec<&String> = state.engine.tenants.keys().collect();
-    names.sort();
-    for name in names {
+    for name in state.engine.tenant_names() {
         let Some(t) = state.engine.tenant(name) else { continue };
-        let mine: Vec<_> = counts.iter().filter(|c| &c.tenant == name).collect();
+        let mine: Vec<_> = counts.iter().filter(|c| c.tenant == name).collect();
         // bucket → kind → n, and the totals by bucket and by kind.
         let mut by_state: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
         let mut by_kind: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
@@ -139,7 +137,7 @@ pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
                    "updatedAt": a.updated_at, "count": a.count, "zoneUsage": usage})
         }))
         .collect();
-    let stats = state.engine.client.stats();
+    let stats = state.engine.identity_center_stats();
     let last_error = stats.last_error().map(|e| {
         json!({"at": rfc3339(e.at), "action": e.action, "code": e.code, "message": e.message, "requestId": e.request_id})
     });
@@ -172,7 +170,7 @@ pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
         "failures": failures,
         "alarms": alarms,
         "identityCenter": {
-            "endpoint": state.engine.client.endpoint().as_str(),
+            "endpoint": state.engine.identity_center_endpoint().as_str(),
             "reachable": reachable,
             "lastSuccessAt": last_ok.map(rfc3339),
             "lastError": last_error,

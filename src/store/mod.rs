@@ -24,7 +24,6 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::scim::ScimError;
 use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::schema::ResourceKind;
 
@@ -45,8 +44,14 @@ pub enum StoreError {
     PreconditionFailed,
     #[error("unknown members: {0:?}")]
     UnknownMembers(Vec<String>),
-    #[error(transparent)]
-    Scim(#[from] ScimError),
+    /// A filter the store cannot translate into SQL (an attribute it does not index, an
+    /// operator that does not apply to the attribute's type).
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// A value from the request that the store cannot hold or order by (U+0000 on PostgreSQL,
+    /// a `sortBy` it cannot sort on): the request's fault, not the store's.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
     /// The database cannot commit now (disk full, read-only, locked elsewhere, down, cut off):
     /// nothing was stored, and the same request can succeed later.
     #[error("the store cannot commit: {reason} ({source})")]
@@ -65,14 +70,20 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// Why [`Store::patch`] wrote nothing: the store failed, or the caller's change function
+/// refused the change with its own error (the store does not know what it means).
+#[derive(Debug)]
+pub enum PatchError<E> {
+    Store(StoreError),
+    Rejected(E),
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match classify(&e) {
             Fault::Unavailable(reason) => StoreError::Unavailable { reason, source: e },
             Fault::Busy => StoreError::Busy(e),
-            Fault::Nul => StoreError::Scim(ScimError::invalid_value(
-                "values must not contain the NUL character (U+0000)",
-            )),
+            Fault::Nul => StoreError::InvalidValue("values must not contain the NUL character (U+0000)".into()),
             Fault::Other => StoreError::Db(e),
         }
     }

@@ -7,8 +7,7 @@ use serde_json::{Map, Value};
 
 use super::sql::{Arg, Dialect, Tx, stmt};
 use super::writes::{enqueue, enqueue_members, enqueue_with, for_update, link_exists_in};
-use super::{Columns, IfMatch, Link, ListQuery, OpKind, Replacement, Row, Store, StoreError};
-use crate::scim::ScimError;
+use super::{Columns, IfMatch, Link, ListQuery, OpKind, PatchError, Replacement, Row, Store, StoreError};
 use crate::scim::filter::{self, SqlParam};
 use crate::scim::patch::{MemberEdit, PatchOutcome};
 use crate::scim::schema::{self, ResourceKind};
@@ -147,7 +146,7 @@ impl Store {
         let d = self.dialect();
         let (where_sql, params) = match q.filter {
             Some(f) => {
-                let s = filter::to_sql(f, kind, d, 2).map_err(|e| ScimError::invalid_filter(e.to_string()))?;
+                let s = filter::to_sql(f, kind, d, 2).map_err(|e| StoreError::InvalidFilter(e.to_string()))?;
                 (format!(" AND ({})", s.sql), s.params)
             }
             None => (String::new(), Vec::new()),
@@ -155,7 +154,7 @@ impl Store {
         let order = match q.sort_by {
             Some(p) => {
                 let expr =
-                    filter::sort_expr(p, kind, d).map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))?;
+                    filter::sort_expr(p, kind, d).map_err(|e| StoreError::InvalidValue(format!("sortBy: {e}")))?;
                 // RFC 7644 §3.4.2.3: resources without a value sort last ascending, first descending.
                 if q.descending {
                     format!("{expr} DESC NULLS FIRST, r.id DESC")
@@ -291,8 +290,9 @@ impl Store {
     /// writes it, so concurrent PATCHes of one resource never lose each other's updates.
     /// With `read_link`, `f` also learns whether the resource is linked to Identity Center,
     /// read in that transaction (a check made before it could be overtaken by the engine
-    /// saving a link); otherwise it is told `false`.
-    pub async fn patch<F>(
+    /// saving a link); otherwise it is told `false`. When `f` refuses the change, nothing is
+    /// written and its error comes back as [`PatchError::Rejected`].
+    pub async fn patch<F, E>(
         &self,
         kind: ResourceKind,
         tenant: &str,
@@ -300,17 +300,22 @@ impl Store {
         if_match: Option<&IfMatch>,
         read_link: bool,
         f: F,
-    ) -> Result<Row, StoreError>
+    ) -> Result<Row, PatchError<E>>
     where
-        F: FnOnce(&Row, bool) -> Result<PatchOutcome, ScimError> + Send,
+        F: FnOnce(&Row, bool) -> Result<PatchOutcome, E> + Send,
+        E: Send,
     {
-        let r = async {
+        // The inner `Err` is the caller's refusal: the transaction is dropped (rolled back).
+        let r: Result<Result<Row, E>, StoreError> = async {
             let now = self.now_s();
             let mut tx = self.begin().await?;
             let current = load_for_update(&mut tx, kind, tenant, id).await?;
             check_precondition(if_match, current.version)?;
             let linked = read_link && link_exists_in(&mut tx, tenant, kind, id).await?;
-            let outcome = f(&current, linked)?;
+            let outcome = match f(&current, linked) {
+                Ok(outcome) => outcome,
+                Err(rejected) => return Ok(Err(rejected)),
+            };
             let mut changed = current.doc != outcome.doc;
             if changed {
                 enqueue(&mut tx, tenant, OpKind::sync(kind), id, None, &Value::Null, &now).await?;
@@ -320,10 +325,15 @@ impl Store {
             }
             let row = write_back(&mut tx, kind, tenant, current, outcome.doc, changed, &now).await?;
             tx.commit().await?;
-            Ok(row)
+            Ok(Ok(row))
         }
         .await;
-        self.observe_scim_write(r)
+        match r {
+            // Nothing was written: a refusal tells nothing about whether the store commits.
+            Ok(Err(rejected)) => Err(PatchError::Rejected(rejected)),
+            Ok(Ok(row)) => self.observe_scim_write(Ok(row)).map_err(PatchError::Store),
+            Err(e) => self.observe_scim_write(Err(e)).map_err(PatchError::Store),
+        }
     }
 
     pub async fn delete(
@@ -574,8 +584,8 @@ async fn apply_member_edits(
                 .bind(group_id)
                 .fetch_all(tx.on())
                 .await?;
-                let parent =
-                    schema::resolve(ResourceKind::Group, None, "members", None).ok_or_else(ScimError::internal)?;
+                let parent = schema::resolve(ResourceKind::Group, None, "members", None)
+                    .ok_or_else(|| StoreError::Invalid("the Group schema has no members attribute".into()))?;
                 let ids: Vec<String> = rows
                     .into_iter()
                     .filter(|(id, display)| {

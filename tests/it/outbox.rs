@@ -374,7 +374,7 @@ async fn scim_writes_are_timed_by_the_stores_clock() {
         .patch(ResourceKind::User, "t", &row.id, None, false, |r, _| {
             let mut d = r.doc.clone();
             d.insert("displayName".into(), json!("Clocked"));
-            Ok(cic_bridge::scim::patch::PatchOutcome {
+            Ok::<_, std::convert::Infallible>(cic_bridge::scim::patch::PatchOutcome {
                 doc: d,
                 member_edits: Vec::new(),
             })

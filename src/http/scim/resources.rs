@@ -1,4 +1,6 @@
-//! Users and Groups: the same protocol over two resource kinds.
+//! Users and Groups: the same protocol over two resource kinds. Handlers translate requests
+//! into calls of the provisioning layer (`crate::provision`) or store reads, and outcomes into
+//! SCIM responses; the rules of a write live in the provisioning layer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,17 +12,15 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::{base_url, empty, location, read_json, scim_json};
-use crate::config::OnUsernameChange;
-use crate::engine::mapping;
 use crate::http::AppState;
 use crate::http::auth::Tenant;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, refusal_response};
 use crate::scim::ScimError;
 use crate::scim::filter::{self, AttrPath};
 use crate::scim::model::{self, Meta, Projection};
 use crate::scim::patch;
 use crate::scim::schema::{self, ResourceKind};
-use crate::store::{IfMatch, Link, ListQuery, OpState, Row};
+use crate::store::{IfMatch, Link, ListQuery, Row};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -255,127 +255,11 @@ async fn create(state: AppState, kind: ResourceKind, tenant: Arc<Tenant>, req: R
     let headers = req.headers().clone();
     let params = Params::parse(req.uri().query())?;
     let body = read_json(req, state.settings.max_body_bytes).await?;
-    let mut n = model::normalize(kind, &body)?;
-    model::default_active(kind, &mut n.doc);
-    check_user_name(kind, &n.doc)?;
-    let (row, op_id) = state.store.create(kind, &tenant.name, n.doc, n.members).await?;
-    tracing::info!(kind = kind.name(), id = %row.id, op = op_id, "created");
-    state.engine.notify();
-    if state.engine.is_live(&tenant.name) {
-        if let Some(response) = create_outcome(&state, kind, &tenant, &row, op_id).await? {
-            return Ok(response);
-        }
+    let n = model::normalize(kind, &body)?;
+    match state.provision.create(kind, &tenant.name, n.doc, n.members).await {
+        Ok(row) => respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::CREATED).await,
+        Err(refusal) => Ok(refusal_response(refusal, kind, None)),
     }
-    respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::CREATED).await
-}
-
-/// Waits (up to `engine.create_wait_ms`) for the create to reach Identity Center, so the IdP
-/// hears about conflicts and full quotas. `None`: answer 201 (done, or still in progress and
-/// finishing in the background).
-async fn create_outcome(
-    state: &AppState,
-    kind: ResourceKind,
-    tenant: &Tenant,
-    row: &Row,
-    op_id: i64,
-) -> Result<Option<Response>> {
-    let Some(status) = state.engine.wait_for(op_id, state.settings.create_wait).await else {
-        return Ok(None);
-    };
-    let error = format!(
-        "{}{}{}",
-        status
-            .error_code
-            .as_deref()
-            .map(|c| format!("{c}: "))
-            .unwrap_or_default(),
-        status.last_error.as_deref().unwrap_or("refused by Identity Center"),
-        status
-            .error_request_id
-            .as_deref()
-            .map(|r| format!(" (Identity Center RequestId {r})"))
-            .unwrap_or_default()
-    );
-    match status.state {
-        OpState::Failed if state.store.get(kind, &tenant.name, &row.id).await?.is_none() => {
-            // The engine rolled the create back: Identity Center refused the resource.
-            let conflict = status
-                .error_code
-                .as_deref()
-                .is_some_and(|c| c.ends_with("AlreadyExists"));
-            Err(ApiError(if conflict {
-                ScimError::uniqueness(error)
-            } else {
-                ScimError::invalid_value(error)
-            }))
-        }
-        OpState::Parked => {
-            let abandoned = state
-                .store
-                .abandon_parked_create(op_id, &tenant.name, kind, &row.id, state.engine.now())
-                .await?;
-            if !abandoned {
-                return Ok(None);
-            }
-            // 429 with Retry-After: Okta schedules a retry of the job after the delay, and Entra
-            // retries failed exports in later cycles; nothing is kept, so the retry is a fresh
-            // create (README, "Conflicts and quotas").
-            let retry_after = state.engine.config.park_recheck_secs.max(60);
-            let mut resp = crate::http::error::scim_error_response(&ScimError::new(
-                429,
-                None,
-                format!(
-                    "the Identity Center zone {} is full: {error}; retry later",
-                    tenant.zone_id
-                ),
-            ));
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            Ok(Some(resp))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Identity Center user names are 1-64 characters of `[0-9A-Za-z+=,.@_-]`: anything else
-/// could never be provisioned, so the IdP hears it now rather than from a failed operation.
-fn check_user_name(kind: ResourceKind, doc: &Map<String, Value>) -> Result<()> {
-    if kind != ResourceKind::User {
-        return Ok(());
-    }
-    let name = doc.get("userName").and_then(Value::as_str).unwrap_or_default();
-    match mapping::user_name_problem(name) {
-        Some(problem) => Err(ApiError(ScimError::invalid_value(problem))),
-        None => Ok(()),
-    }
-}
-
-/// With `on_username_change = "reject"`, a user that exists in Identity Center keeps its
-/// userName (Identity Center user names are immutable). Whether it exists is read in the write
-/// transaction (`Store::patch` with `read_link`): a check made before it could be overtaken
-/// by the engine saving the user's link.
-fn rename_policy_applies(state: &AppState, kind: ResourceKind, tenant: &Tenant) -> bool {
-    kind == ResourceKind::User
-        && state
-            .engine
-            .tenant(&tenant.name)
-            .is_some_and(|t| t.on_username_change == OnUsernameChange::Reject)
-}
-
-fn check_rename(
-    allowed: bool,
-    old: &Map<String, Value>,
-    new: &Map<String, Value>,
-) -> std::result::Result<(), ScimError> {
-    let name = |d: &Map<String, Value>| d.get("userName").and_then(Value::as_str).map(str::to_owned);
-    if !allowed && name(old) != name(new) {
-        return Err(ScimError::mutability(format!(
-            "userName cannot change from {:?}: Identity Center user names are immutable (on_username_change = \"reject\")",
-            name(old).unwrap_or_default()
-        )));
-    }
-    Ok(())
 }
 
 async fn replace(
@@ -389,26 +273,14 @@ async fn replace(
     let params = Params::parse(req.uri().query())?;
     let body = read_json(req, state.settings.max_body_bytes).await?;
     let n = model::normalize(kind, &body)?;
-    check_user_name(kind, &n.doc)?;
-    let row = state
-        .store
-        .patch(
-            kind,
-            &tenant.name,
-            &id,
-            if_match(&headers).as_ref(),
-            rename_policy_applies(&state, kind, &tenant),
-            move |current, linked| {
-                check_rename(!linked, &current.doc, &n.doc)?;
-                Ok(patch::PatchOutcome {
-                    doc: n.doc,
-                    member_edits: n.members.map(patch::MemberEdit::Replace).into_iter().collect(),
-                })
-            },
-        )
-        .await?;
-    state.engine.notify();
-    respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::OK).await
+    let replaced = state
+        .provision
+        .replace(kind, &tenant.name, &id, if_match(&headers).as_ref(), n.doc, n.members)
+        .await;
+    match replaced {
+        Ok(row) => respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::OK).await,
+        Err(refusal) => Ok(refusal_response(refusal, kind, Some(&id))),
+    }
 }
 
 async fn patch_one(
@@ -422,30 +294,14 @@ async fn patch_one(
     let params = Params::parse(req.uri().query())?;
     let body = read_json(req, state.settings.max_body_bytes).await?;
     let ops = patch::parse_request(&body)?;
-    let rid = id.clone();
-    let read_link = rename_policy_applies(&state, kind, &tenant);
-    let row = state
-        .store
-        .patch(
-            kind,
-            &tenant.name,
-            &id,
-            if_match(&headers).as_ref(),
-            read_link,
-            move |current, linked| {
-                let outcome = patch::apply(kind, &rid, &current.doc, &ops)?;
-                if kind == ResourceKind::User {
-                    let name = outcome.doc.get("userName").and_then(Value::as_str).unwrap_or_default();
-                    if let Some(problem) = mapping::user_name_problem(name) {
-                        return Err(ScimError::invalid_value(problem));
-                    }
-                    check_rename(!linked, &current.doc, &outcome.doc)?;
-                }
-                Ok(outcome)
-            },
-        )
-        .await?;
-    state.engine.notify();
+    let row = match state
+        .provision
+        .patch(kind, &tenant.name, &id, if_match(&headers).as_ref(), ops)
+        .await
+    {
+        Ok(row) => row,
+        Err(refusal) => return Ok(refusal_response(refusal, kind, Some(&id))),
+    };
     // RFC 7644 §3.5.2 allows 200 with the resource or 204. Microsoft's collection expects 204,
     // Okta accepts both; a client that wants the resource asks with `attributes` or
     // `excludedAttributes`, or with `Prefer: return=representation`.
@@ -469,25 +325,13 @@ async fn delete_one(
     id: String,
     headers: HeaderMap,
 ) -> Result<Response> {
-    state
-        .store
+    match state
+        .provision
         .delete(kind, &tenant.name, &id, if_match(&headers).as_ref())
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => {
-                ApiError(ScimError::not_found(format!("{} {id} not found", kind.name())))
-            }
-            other => ApiError::from(other),
-        })?;
-    tracing::info!(kind = kind.name(), id = %id, "deleted");
-    state.engine.notify();
-    Ok(empty(StatusCode::NO_CONTENT))
-}
-
-fn not_found_as(kind: ResourceKind, id: &str) -> impl Fn(ApiError) -> ApiError + '_ {
-    move |e| match e.0 {
-        ScimError { status: 404, .. } => ApiError(ScimError::not_found(format!("{} {id} not found", kind.name()))),
-        other => ApiError(other),
+    {
+        Ok(()) => Ok(empty(StatusCode::NO_CONTENT)),
+        Err(refusal) => Ok(refusal_response(refusal, kind, Some(&id))),
     }
 }
 
@@ -547,9 +391,7 @@ pub async fn replace_user(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response> {
-    replace(s, ResourceKind::User, t, id.clone(), req)
-        .await
-        .map_err(not_found_as(ResourceKind::User, &id))
+    replace(s, ResourceKind::User, t, id, req).await
 }
 pub async fn replace_group(
     State(s): State<AppState>,
@@ -557,9 +399,7 @@ pub async fn replace_group(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response> {
-    replace(s, ResourceKind::Group, t, id.clone(), req)
-        .await
-        .map_err(not_found_as(ResourceKind::Group, &id))
+    replace(s, ResourceKind::Group, t, id, req).await
 }
 pub async fn patch_user(
     State(s): State<AppState>,
@@ -567,9 +407,7 @@ pub async fn patch_user(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response> {
-    patch_one(s, ResourceKind::User, t, id.clone(), req)
-        .await
-        .map_err(not_found_as(ResourceKind::User, &id))
+    patch_one(s, ResourceKind::User, t, id, req).await
 }
 pub async fn patch_group(
     State(s): State<AppState>,
@@ -577,9 +415,7 @@ pub async fn patch_group(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response> {
-    patch_one(s, ResourceKind::Group, t, id.clone(), req)
-        .await
-        .map_err(not_found_as(ResourceKind::Group, &id))
+    patch_one(s, ResourceKind::Group, t, id, req).await
 }
 pub async fn delete_user(
     State(s): State<AppState>,
