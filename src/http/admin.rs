@@ -307,16 +307,23 @@ struct TasksQuery {
 }
 
 async fn tasks(State(state): State<AppState>, Query(q): Query<TasksQuery>) -> Result<Json<Value>, AdminError> {
-    let rows = state
-        .store
-        .tasks(
-            q.tenant.as_deref(),
-            None,
-            None,
-            q.status.as_deref(),
-            q.limit.unwrap_or(100).clamp(1, 1000),
-        )
-        .await?;
+    // A status no task can have matches none.
+    let status = q.status.as_deref().map(crate::store::TaskStatus::parse);
+    let rows = match status {
+        Some(None) => Vec::new(),
+        Some(Some(_)) | None => {
+            state
+                .store
+                .tasks(
+                    q.tenant.as_deref(),
+                    None,
+                    None,
+                    status.flatten(),
+                    q.limit.unwrap_or(100).clamp(1, 1000),
+                )
+                .await?
+        }
+    };
     let tasks: Vec<Value> = rows
         .into_iter()
         .map(|t| {

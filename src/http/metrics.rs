@@ -111,7 +111,10 @@ async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate
             oldest,
         );
     }
-    let in_progress = state.store.tasks(None, None, None, Some("InProgress"), 10_000).await?;
+    let in_progress = state
+        .store
+        .tasks(None, None, None, Some(crate::store::TaskStatus::InProgress), 10_000)
+        .await?;
     for tenant in &tenants {
         g.gauge(
             "cic_bridge_tasks_in_progress",

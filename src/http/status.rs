@@ -108,7 +108,7 @@ pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
         .map(op_json)
         .collect();
     let tasks: Vec<Value> = store
-        .tasks(None, None, None, Some("InProgress"), 100)
+        .tasks(None, None, None, Some(crate::store::TaskStatus::InProgress), 100)
         .await?
         .into_iter()
         .map(|t| {

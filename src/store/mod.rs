@@ -28,8 +28,8 @@ use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::schema::ResourceKind;
 
 pub use ops::{
-    Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, QueueCount, TaskRow, TenantSnapshot,
-    Write,
+    Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, QueueCount, TaskRow, TaskStatus,
+    TenantSnapshot, Write,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -90,6 +90,28 @@ impl OpKind {
     }
 }
 
+/// An operation's kind as stored (the `kind` column).
+impl TryFrom<String> for OpKind {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        OpKind::parse(&s).ok_or_else(|| format!("unknown operation kind {s}"))
+    }
+}
+
+impl std::fmt::Display for OpKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`: the CLI lines its tables up with width specifiers.
+        f.pad(self.as_str())
+    }
+}
+
+impl serde::Serialize for OpKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// An operation's state as stored (the `state` column).
 impl TryFrom<String> for OpState {
     type Error = String;
@@ -204,7 +226,8 @@ pub enum Finish {
 pub struct OpStatus {
     pub id: i64,
     pub tenant: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: OpKind,
     pub resource_id: String,
     pub related_id: Option<String>,
     #[sqlx(try_from = "String")]
@@ -228,6 +251,64 @@ pub struct CicLink {
     pub synced: Value,
 }
 
+/// A role-configuration task's state as cic-bridge records it. Identity Center's empty or
+/// unknown status counts as still in progress, as the enterprise Terraform provider treats it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskStatus {
+    InProgress,
+    Success,
+    Failed,
+}
+
+impl TaskStatus {
+    /// As Identity Center spells it (and the `status` column stores it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::InProgress => "InProgress",
+            TaskStatus::Success => "Success",
+            TaskStatus::Failed => "Failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskStatus> {
+        [TaskStatus::InProgress, TaskStatus::Success, TaskStatus::Failed]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`: the CLI lines its tables up with width specifiers.
+        f.pad(self.as_str())
+    }
+}
+
+impl serde::Serialize for TaskStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for TaskStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        TaskStatus::parse(&s).ok_or_else(|| format!("unknown task status {s}"))
+    }
+}
+
+impl From<crate::tencent::model::TaskState> for TaskStatus {
+    fn from(s: crate::tencent::model::TaskState) -> Self {
+        use crate::tencent::model::TaskState;
+        match s {
+            TaskState::Success => TaskStatus::Success,
+            TaskState::Failed => TaskStatus::Failed,
+            TaskState::InProgress | TaskState::Unknown => TaskStatus::InProgress,
+        }
+    }
+}
+
 /// A task Identity Center returned, or its new state.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TaskRow {
@@ -238,8 +319,8 @@ pub struct TaskRow {
     pub role_configuration_id: String,
     #[sqlx(try_from = "i64")]
     pub target_uin: u64,
-    /// `InProgress`, `Success` or `Failed`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TaskStatus,
     pub failure_reason: Option<String>,
     pub polls: i64,
     pub created_at: String,

@@ -6,8 +6,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::ops::{
-    Alarm, CicLink, Finish, LinkRow, OP_STATUS_COLUMNS, OpError, OpKind, OpStatus, QueueCount, TaskRow, TenantSnapshot,
-    Write, link_kind, ts,
+    Alarm, CicLink, Finish, LinkRow, OP_STATUS_COLUMNS, OpError, OpKind, OpStatus, QueueCount, TaskRow, TaskStatus,
+    TenantSnapshot, Write, link_kind, ts,
 };
 use super::sql::stmt;
 use super::writes::{apply_write, drop_resource, enqueue};
@@ -423,7 +423,7 @@ impl Store {
         tenant: Option<&str>,
         scim_group: Option<&str>,
         target: Option<(&str, u64)>,
-        status: Option<&str>,
+        status: Option<TaskStatus>,
         limit: i64,
     ) -> Result<Vec<TaskRow>, StoreError> {
         let r = stmt(format!(
@@ -435,7 +435,7 @@ impl Store {
         .bind(scim_group)
         .bind(target.map(|t| t.0))
         .bind(target.map(|t| i64::try_from(t.1).unwrap_or(i64::MAX)))
-        .bind(status)
+        .bind(status.map(TaskStatus::as_str))
         .bind(limit)
         .fetch_all(self.read())
         .await;

@@ -152,7 +152,7 @@ pub(super) async fn apply_write(tx: &mut Tx<'_>, w: &Write, now_s: &str) -> Resu
             .bind(&t.scim_group)
             .bind(&t.role_configuration_id)
             .bind(i64::try_from(t.target_uin).unwrap_or(i64::MAX))
-            .bind(&t.status)
+            .bind(t.status.as_str())
             .bind(&t.failure_reason)
             .bind(t.polls)
             .bind(now_s)

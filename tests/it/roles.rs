@@ -57,7 +57,12 @@ async fn a_rule_assigns_on_create_and_unassigns_on_rename_and_delete() {
     let store = Store::connect(&app.db_url, 1, false).await.unwrap();
     let tasks = store.tasks(Some("a"), None, None, None, 100).await.unwrap();
     assert_eq!(tasks.len(), 2, "both task ids persisted");
-    assert!(tasks.iter().all(|t| t.status == "Success" && t.polls >= 1), "{tasks:?}");
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.status == cic_bridge::store::TaskStatus::Success && t.polls >= 1),
+        "{tasks:?}"
+    );
     let created_calls = emu.emulator.stats().calls("CreateRoleAssignment");
 
     // A rename that no rule covers removes the assignments the rule made.

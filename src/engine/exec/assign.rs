@@ -60,12 +60,12 @@ impl Exec<'_> {
         let tenant = self.tenant.name.clone();
         let group_id = self.op.resource_id.clone();
         let running = store
-            .tasks(Some(&tenant), Some(&group_id), None, Some(IN_PROGRESS), 1000)
+            .tasks(Some(&tenant), Some(&group_id), None, Some(TaskStatus::InProgress), 1000)
             .await?;
         if let Some(polled) = self.follow_tasks(running).await? {
-            for t in polled.iter().filter(|t| t.status != IN_PROGRESS) {
+            for t in polled.iter().filter(|t| t.status != TaskStatus::InProgress) {
                 let create = t.task_type == task_type::CREATE_ROLE_ASSIGNMENT;
-                if t.status == SUCCESS {
+                if t.status == TaskStatus::Success {
                     self.push(Write::Assignment {
                         tenant: tenant.clone(),
                         scim_group: group_id.clone(),
@@ -176,7 +176,7 @@ impl Exec<'_> {
         // Failed creates with an empty reason are retried a bounded number of times; one with a
         // reason ends the operation with it.
         let history = store
-            .tasks(Some(&tenant), Some(&group_id), None, Some(FAILED), 1000)
+            .tasks(Some(&tenant), Some(&group_id), None, Some(TaskStatus::Failed), 1000)
             .await?;
         let mut to_create = Vec::new();
         for pair in desired.iter().filter(|p| !managed.contains(p)) {

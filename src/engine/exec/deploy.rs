@@ -43,16 +43,20 @@ impl Exec<'_> {
             .into_iter()
             .filter(|t| t.created_at >= self.op.created_at)
             .collect();
-        let running: Vec<TaskRow> = mine.iter().filter(|t| t.status == IN_PROGRESS).cloned().collect();
+        let running: Vec<TaskRow> = mine
+            .iter()
+            .filter(|t| t.status == TaskStatus::InProgress)
+            .cloned()
+            .collect();
         if let Some(polled) = self.follow_tasks(running).await? {
             if let Some(wait) = Self::still_running(&polled) {
                 return Err(wait);
             }
             let t = &polled[0];
-            if t.status == SUCCESS {
+            if t.status == TaskStatus::Success {
                 return Ok(format!("deployed {rc} on {uin} (task {})", t.task_id));
             }
-            let failed = mine.iter().filter(|t| t.status == FAILED).count() + 1;
+            let failed = mine.iter().filter(|t| t.status == TaskStatus::Failed).count() + 1;
             if t.failure_reason.is_some() || failed >= EMPTY_FAILURE_RETRIES {
                 return Err(Failure::Refused(OpError {
                     code: None,
@@ -69,7 +73,7 @@ impl Exec<'_> {
                 format!("task {} failed without a reason; trying again", t.task_id),
             ));
         }
-        if mine.iter().any(|t| t.status == SUCCESS) {
+        if mine.iter().any(|t| t.status == TaskStatus::Success) {
             return Ok(format!("deployed {rc} on {uin}"));
         }
         // A deployment an earlier attempt started (a crash or a lost answer before its task id
@@ -117,7 +121,7 @@ impl Exec<'_> {
                         task_type: task_type::PROVISION_ROLE_CONFIGURATION.to_owned(),
                         role_configuration_id: rc.clone(),
                         target_uin: uin,
-                        status: state_str(t.task_status.unwrap_or_default()),
+                        status: t.task_status.unwrap_or_default().into(),
                         failure_reason: None,
                     },
                     None,

@@ -319,6 +319,4 @@ impl Exec<'_> {
         self.unlink(ResourceKind::Group);
         Ok(())
     }
-
-    // ---- memberships ---------------------------------------------------------------------
 }

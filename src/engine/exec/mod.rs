@@ -12,7 +12,7 @@ use super::mapping::{self, GroupFields, UserFields};
 use super::{Engine, Failure, TenantPolicy, op_error};
 use crate::config::{OnConflict, OnUsernameChange};
 use crate::scim::schema::ResourceKind;
-use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind, TaskRow, Write};
+use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind, TaskRow, TaskStatus, Write};
 use crate::tencent::model::{
     AddUserToGroup, CreateGroup, CreateUser, DeleteGroup, DeleteRoleAssignment, DeleteUser, GetGroup, GetUser,
     GroupInfo, ListGroupMembers, ListGroups, ListJoinedGroupsForUser, ListRoleAssignments, ListUsers, ObjectType,
@@ -127,32 +127,16 @@ impl Exec<'_> {
             scim_id: self.op.resource_id.clone(),
         });
     }
-
-    // ---- users ---------------------------------------------------------------------------
 }
 
 // ---- role assignments and deployments ---------------------------------------------------------
 
-/// Task status strings as Identity Center spells them.
-const IN_PROGRESS: &str = "InProgress";
-const SUCCESS: &str = "Success";
-const FAILED: &str = "Failed";
 /// A task that ends Failed with an empty FailureReason (an account that just joined the
 /// organization, reference 0.2) is started again this many times before the operation fails.
 const EMPTY_FAILURE_RETRIES: usize = 3;
 /// An operation polling its tasks gives up after this many polls (about half an hour with
 /// the capped backoff below).
 const MAX_POLLS: i64 = 200;
-
-fn state_str(s: TaskState) -> &'static str {
-    match s {
-        TaskState::Success => SUCCESS,
-        TaskState::Failed => FAILED,
-        // An empty or unknown status counts as still pending, as the enterprise Terraform
-        // provider treats it.
-        TaskState::InProgress | TaskState::Unknown => IN_PROGRESS,
-    }
-}
 
 /// What Identity Center holds for a user, in the terms a link records as synced.
 fn user_fields_of(u: &UserInfo) -> UserFields {
@@ -191,7 +175,7 @@ impl Exec<'_> {
             scim_group: scim_group.map(str::to_owned),
             role_configuration_id: task.role_configuration_id.clone(),
             target_uin: task.target_uin,
-            status: task.status.to_owned(),
+            status: task.status,
             failure_reason: task.failure_reason.clone(),
             polls: 0,
             created_at: now.clone(),
@@ -216,20 +200,20 @@ impl Exec<'_> {
                 .await;
             match r {
                 Ok(answer) => {
-                    t.status = state_str(answer.task_status.status).to_owned();
+                    t.status = answer.task_status.status.into();
                     let reason = answer.task_status.failure_reason;
                     t.failure_reason = (!reason.is_empty()).then_some(reason);
-                    if t.status != IN_PROGRESS {
+                    if t.status != TaskStatus::InProgress {
                         let started =
                             time::OffsetDateTime::parse(&t.created_at, &time::format_description::well_known::Rfc3339);
                         if let Ok(started) = started {
                             let took = (self.engine.now() - started).unsigned_abs();
-                            crate::prometheus::task_finished(&t.task_type, &t.status, took);
+                            crate::prometheus::task_finished(&t.task_type, t.status.as_str(), took);
                         }
                     }
                 }
                 Err(e) if e.is(Code::RoleConfigurationTaskNotFound) => {
-                    t.status = FAILED.to_owned();
+                    t.status = TaskStatus::Failed;
                     t.failure_reason = Some("Identity Center no longer knows this task".to_owned());
                 }
                 Err(e) => return Err(e.into()),
@@ -258,7 +242,7 @@ impl Exec<'_> {
     /// The wait for the first task of `polled` still in progress, if any; gives up after
     /// `MAX_POLLS` polls.
     fn still_running(polled: &[TaskRow]) -> Option<Failure> {
-        let t = polled.iter().find(|t| t.status == IN_PROGRESS)?;
+        let t = polled.iter().find(|t| t.status == TaskStatus::InProgress)?;
         if t.polls >= MAX_POLLS {
             return Some(Failure::Refused(OpError {
                 code: None,
@@ -282,7 +266,7 @@ struct TaskInfoLike {
     task_type: String,
     role_configuration_id: String,
     target_uin: u64,
-    status: &'static str,
+    status: TaskStatus,
     failure_reason: Option<String>,
 }
 
@@ -293,7 +277,7 @@ impl From<&crate::tencent::model::TaskInfo> for TaskInfoLike {
             task_type: t.task_type.clone(),
             role_configuration_id: t.role_configuration_id.clone(),
             target_uin: t.target_uin,
-            status: state_str(t.status),
+            status: t.status.into(),
             failure_reason: t.failure_reason.clone().filter(|r| !r.is_empty()),
         }
     }

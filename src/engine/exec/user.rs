@@ -482,6 +482,4 @@ impl Exec<'_> {
             (n, _) => Some(Failure::OnTask(poll_delay(0), format!("started {n} assignment tasks"))),
         })
     }
-
-    // ---- groups --------------------------------------------------------------------------
 }
