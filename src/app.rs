@@ -246,7 +246,11 @@ pub async fn run_listeners(
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         }),
         monitor: monitor.clone(),
-    };
+    };    // The raw tokens are not kept past this point: the token table and the admin check hold
+    // SHA-256 digests only. (Identity Center's secret key stays with the client, which signs
+    // every call with it.)
+    drop(secrets);
+
     let (main_router, admin_router) = match &admin_listener {
         Some(_) => {
             let (scim, admin) = http::split_routers(state);
