@@ -246,7 +246,8 @@ pub async fn run_listeners(
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         }),
         monitor: monitor.clone(),
-    };    // The raw tokens are not kept past this point: the token table and the admin check hold
+    };
+    // The raw tokens are not kept past this point: the token table and the admin check hold
     // SHA-256 digests only. (Identity Center's secret key stays with the client, which signs
     // every call with it.)
     drop(secrets);
