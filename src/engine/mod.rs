@@ -70,6 +70,21 @@ impl From<&TenantConfig> for TenantPolicy {
     }
 }
 
+/// What an attempt achieved when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The operation is done; `String` is its result.
+    Done(String),
+    /// Not done yet: run it again after `after`, without counting a failed attempt (another
+    /// operation must happen first, or with `on_task` an Identity Center task it started or
+    /// follows still runs: the status page's "waiting on a task").
+    Again {
+        after: Duration,
+        note: String,
+        on_task: bool,
+    },
+}
+
 /// Why an attempt did not succeed, before it becomes a [`Finish`].
 #[derive(Debug)]
 pub enum Failure {
@@ -78,12 +93,6 @@ pub enum Failure {
     /// Identity Center refused the resource itself (a conflict under `reject`, an invalid
     /// name); the SCIM create is rolled back.
     Refused(OpError),
-    /// Another operation must happen first; try again after the delay without counting an
-    /// attempt as failed.
-    Wait(Duration, String),
-    /// As `Wait`, while an Identity Center task this operation started or follows runs (the
-    /// status page's "waiting on a task").
-    OnTask(Duration, String),
     /// The destructive-change fuse holds this operation.
     Hold(String),
 }

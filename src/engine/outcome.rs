@@ -33,14 +33,24 @@ pub(crate) enum Effect {
 /// in a quota alarm.
 pub(crate) fn decide(
     op: &Op,
-    outcome: Result<String, Failure>,
+    outcome: Result<Step, Failure>,
     now: OffsetDateTime,
     limits: &Limits,
     draw: f64,
     zone: &str,
 ) -> (Finish, Vec<Effect>) {
     let failure = match outcome {
-        Ok(result) => return (Finish::Done { result }, vec![Effect::ClearQuotaAlarms]),
+        Ok(Step::Done(result)) => return (Finish::Done { result }, vec![Effect::ClearQuotaAlarms]),
+        Ok(Step::Again { after, note, on_task }) => {
+            return (
+                Finish::Defer {
+                    at: now + after,
+                    note,
+                    on_task,
+                },
+                Vec::new(),
+            );
+        }
         Err(f) => f,
     };
     let exhausted = |error: OpError| {
@@ -56,22 +66,6 @@ pub(crate) fn decide(
         }
     };
     match failure {
-        Failure::Wait(delay, note) => (
-            Finish::Defer {
-                at: now + delay,
-                note,
-                on_task: false,
-            },
-            Vec::new(),
-        ),
-        Failure::OnTask(delay, note) => (
-            Finish::Defer {
-                at: now + delay,
-                note,
-                on_task: true,
-            },
-            Vec::new(),
-        ),
         Failure::Hold(note) => {
             let alarm = Effect::RaiseAlarm {
                 code: "fuse".to_owned(),
@@ -138,7 +132,7 @@ impl Engine {
 
     /// Turns an attempt's outcome into what the row records ([`decide`]) and carries out the
     /// side effects the decision names.
-    pub(super) async fn finish_for(&self, op: &Op, outcome: Result<String, Failure>) -> Finish {
+    pub(super) async fn finish_for(&self, op: &Op, outcome: Result<Step, Failure>) -> Finish {
         let now = self.now();
         let zone = self.tenant(&op.tenant).map(|t| t.zone_id.clone()).unwrap_or_default();
         let draw = rand::rng().random::<f64>();
@@ -371,13 +365,17 @@ mod tests {
 
     #[test]
     fn waits_defer_without_an_effect_and_success_clears_quota_alarms() {
-        let wait = Failure::OnTask(Duration::from_secs(2), "waiting for task t-1".into());
-        let (f, effects) = decide(&op(OpKind::Deploy, 1, RECENT), Err(wait), NOW, &LIMITS, 0.5, "z");
+        let wait = Step::Again {
+            after: Duration::from_secs(2),
+            note: "waiting for task t-1".into(),
+            on_task: true,
+        };
+        let (f, effects) = decide(&op(OpKind::Deploy, 1, RECENT), Ok(wait), NOW, &LIMITS, 0.5, "z");
         assert!(matches!(f, Finish::Defer { on_task: true, at, .. } if at == NOW + Duration::from_secs(2)));
         assert!(effects.is_empty());
         let (f, effects) = decide(
             &op(OpKind::UserSync, 1, RECENT),
-            Ok("done".into()),
+            Ok(Step::Done("done".into())),
             NOW,
             &LIMITS,
             0.5,

@@ -8,7 +8,7 @@ impl Exec<'_> {
     pub(super) async fn desired_assignments(
         &self,
         display_name: &str,
-    ) -> Result<Result<Vec<(String, u64)>, String>, Failure> {
+    ) -> Result<Result<Vec<(String, u64)>, String>, Stop> {
         Ok(self.engine.resolve_rules(&self.tenant, display_name).await?)
     }
 
@@ -21,7 +21,7 @@ impl Exec<'_> {
             Vec<crate::tencent::model::RoleAssignments>,
             Vec<crate::tencent::model::TaskInfo>,
         ),
-        Failure,
+        Stop,
     > {
         // Running tasks first, assignments second: a task that ends between the two calls then
         // shows in the second (its assignment made or gone). The other order loses it: neither
@@ -89,7 +89,7 @@ impl Exec<'_> {
                 return Err(wait);
             }
             // Re-evaluate at once: the writes above commit first.
-            return Err(Failure::Wait(
+            return Err(Stop::again(
                 Duration::from_millis(10),
                 "tasks finished; re-checking the rules".to_owned(),
             ));
@@ -118,7 +118,7 @@ impl Exec<'_> {
                 match self.desired_assignments(&name).await? {
                     Ok(d) => d,
                     Err(reason) => {
-                        return Err(Failure::Refused(OpError {
+                        return Err(refused(OpError {
                             code: None,
                             message: reason,
                             request_id: None,
@@ -148,7 +148,7 @@ impl Exec<'_> {
                 }
             }
             if adopted > 0 {
-                return Err(Failure::OnTask(
+                return Err(Stop::on_task(
                     poll_delay(0),
                     format!(
                         "waiting for task {} (taken over after a lost answer)",
@@ -189,7 +189,7 @@ impl Exec<'_> {
                 })
                 .collect();
             if let Some(t) = failures.iter().find(|t| t.failure_reason.is_some()) {
-                return Err(Failure::Refused(OpError {
+                return Err(refused(OpError {
                     code: None,
                     message: format!(
                         "assigning {} on account {} failed: {} (task {})",
@@ -202,7 +202,7 @@ impl Exec<'_> {
                 }));
             }
             if failures.len() >= EMPTY_FAILURE_RETRIES {
-                return Err(Failure::Refused(OpError {
+                return Err(refused(OpError {
                     code: None,
                     message: format!(
                         "assigning {} on account {} failed {} times without a reason (a newly joined account?)",
@@ -303,7 +303,7 @@ impl Exec<'_> {
                     }
                     let mut error = op_error(&e);
                     error.message = format!("CreateRoleAssignment for group {}: {}", group.cic_id, error.message);
-                    return Err(Failure::Refused(error));
+                    return Err(refused(error));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -367,12 +367,12 @@ impl Exec<'_> {
             }
         }
         if started > 0 {
-            return Err(Failure::OnTask(
+            return Err(Stop::on_task(
                 poll_delay(0),
                 format!("started {started} assignment tasks"),
             ));
         }
-        Err(Failure::Wait(
+        Err(Stop::again(
             Duration::from_millis(10),
             "assignments recorded; re-checking".to_owned(),
         ))

@@ -25,7 +25,7 @@ impl Exec<'_> {
             ));
         }
         let Ok(uin) = target.parse::<u64>() else {
-            return Err(Failure::Refused(OpError {
+            return Err(refused(OpError {
                 code: None,
                 message: format!("{target:?} is not an account UIN"),
                 request_id: None,
@@ -58,7 +58,7 @@ impl Exec<'_> {
             }
             let failed = mine.iter().filter(|t| t.status == TaskStatus::Failed).count() + 1;
             if t.failure_reason.is_some() || failed >= EMPTY_FAILURE_RETRIES {
-                return Err(Failure::Refused(OpError {
+                return Err(refused(OpError {
                     code: None,
                     message: format!(
                         "deploying {rc} on {uin} failed: {} (task {})",
@@ -68,7 +68,7 @@ impl Exec<'_> {
                     request_id: None,
                 }));
             }
-            return Err(Failure::Wait(
+            return Err(Stop::again(
                 Duration::from_secs(2),
                 format!("task {} failed without a reason; trying again", t.task_id),
             ));
@@ -97,7 +97,7 @@ impl Exec<'_> {
         };
         if let Some(t) = in_flight.first() {
             self.push(Write::Task(self.task_row(&TaskInfoLike::from(t), None)));
-            return Err(Failure::OnTask(
+            return Err(Stop::on_task(
                 poll_delay(0),
                 format!("following running task {}", t.task_id),
             ));
@@ -128,12 +128,12 @@ impl Exec<'_> {
                 );
                 row.created_at = std::cmp::max(row.created_at, self.op.created_at.clone());
                 self.push(Write::Task(row));
-                Err(Failure::OnTask(poll_delay(0), format!("started task {}", t.task_id)))
+                Err(Stop::on_task(poll_delay(0), format!("started task {}", t.task_id)))
             }
             Err(e) if matches!(e.class(), ErrorClass::NotFound | ErrorClass::Invalid) => {
                 let mut error = op_error(&e);
                 error.message = format!("ProvisionRoleConfiguration of {rc} on {uin}: {}", error.message);
-                Err(Failure::Refused(error))
+                Err(refused(error))
             }
             Err(e) => Err(e.into()),
         }

@@ -22,7 +22,7 @@ impl Exec<'_> {
         }
     }
 
-    pub(super) async fn find_group(&self, name: &str) -> Result<Option<GroupInfo>, Failure> {
+    pub(super) async fn find_group(&self, name: &str) -> Result<Option<GroupInfo>, Stop> {
         let groups = self
             .engine
             .client
@@ -41,7 +41,7 @@ impl Exec<'_> {
     /// SCIM group may have been renamed after the attempt whose answer was lost (found by the
     /// soak: the retry created a second group under the new name). A zone holds at most a few
     /// hundred groups, and this runs only on a retry.
-    pub(super) async fn find_own_group(&self, name: &str) -> Result<Option<GroupInfo>, Failure> {
+    pub(super) async fn find_own_group(&self, name: &str) -> Result<Option<GroupInfo>, Stop> {
         let marker = self.marker();
         if let Some(found) = self.find_group(name).await? {
             if found.description.contains(&marker) {
@@ -84,7 +84,7 @@ impl Exec<'_> {
                     // The answer may omit GroupInfo (reference: "may be absent"): find it.
                     return match self.find_group(&desired.group_name).await? {
                         Some(found) => self.adopt_group(found, desired, "created").await,
-                        None => Err(Failure::Wait(
+                        None => Err(Stop::again(
                             Duration::from_secs(1),
                             "created group not listed yet".to_owned(),
                         )),
@@ -118,10 +118,10 @@ impl Exec<'_> {
                         "Identity Center zone {} already has a group named {:?} that cic-bridge did not create (on_conflict = reject): {}",
                         self.tenant.zone_id, desired.group_name, error.message
                     );
-                    Err(Failure::Refused(error))
+                    Err(refused(error))
                 }
             },
-            Err(e) if e.is(Code::GroupNameFormatError) => Err(Failure::Refused(op_error(&e))),
+            Err(e) if e.is(Code::GroupNameFormatError) => Err(refused(op_error(&e))),
             Err(e) => Err(e.into()),
         }
     }
@@ -238,7 +238,7 @@ impl Exec<'_> {
             .op_unfinished(&self.tenant.name, OpKind::AssignSync, &self.op.resource_id)
             .await?
         {
-            return Err(Failure::Wait(
+            return Err(Stop::again(
                 Duration::from_secs(1),
                 "waiting for the group's assignment sync to finish".to_owned(),
             ));
@@ -277,7 +277,7 @@ impl Exec<'_> {
             })
             .await?;
         if let Some(t) = running.first() {
-            return Err(Failure::OnTask(
+            return Err(Stop::on_task(
                 Duration::from_secs(1),
                 format!("waiting for task {} on the group before deleting it", t.task_id),
             ));
@@ -302,7 +302,7 @@ impl Exec<'_> {
 
     /// The group is gone from Identity Center: its link goes, and so do the assignments
     /// recorded for it (its delete removed them), with the outcome.
-    pub(super) async fn forget_group(&self) -> Result<(), Failure> {
+    pub(super) async fn forget_group(&self) -> Result<(), Stop> {
         let store = &self.engine.store;
         let managed = store
             .managed_assignments(&self.tenant.name, &self.op.resource_id)

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Exec<'_> {
-    pub(super) async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<(), Failure> {
+    pub(super) async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<(), Stop> {
         let r = self
             .engine
             .client

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::mapping::{self, GroupFields, UserFields};
-use super::{Engine, Failure, TenantPolicy, op_error};
+use super::{Engine, Failure, Step, TenantPolicy, op_error};
 use crate::config::{OnConflict, OnUsernameChange};
 use crate::scim::schema::ResourceKind;
 use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind, TaskRow, TaskStatus, Write};
@@ -30,7 +30,50 @@ mod group;
 mod member;
 mod user;
 
-type Outcome = Result<String, Failure>;
+/// Why an attempt stopped before its end: it failed, or it must come back later (which the
+/// engine records as [`Step::Again`], not as a failure). Inside `exec` both leave a function
+/// early the same way, through `?` and `return Err(..)`.
+enum Stop {
+    Failed(Failure),
+    Again {
+        after: Duration,
+        note: String,
+        on_task: bool,
+    },
+}
+
+impl Stop {
+    /// Come back after `after`: another operation must happen first.
+    fn again(after: Duration, note: String) -> Stop {
+        Stop::Again {
+            after,
+            note,
+            on_task: false,
+        }
+    }
+
+    /// Come back after `after`: an Identity Center task this operation follows still runs.
+    fn on_task(after: Duration, note: String) -> Stop {
+        Stop::Again {
+            after,
+            note,
+            on_task: true,
+        }
+    }
+}
+
+/// Identity Center refused the resource itself (see [`Failure::Refused`]).
+fn refused(e: OpError) -> Stop {
+    Stop::Failed(Failure::Refused(e))
+}
+
+impl<E: Into<Failure>> From<E> for Stop {
+    fn from(e: E) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
+type Outcome = Result<String, Stop>;
 
 /// Which resource an operation creates when it runs without a link (for rolling back a
 /// refused create).
@@ -44,7 +87,7 @@ pub fn created_kind(op: &Op) -> Option<ResourceKind> {
 
 /// Runs `op`; returns its outcome and the link it established or updated, which the engine
 /// saves in the same transaction as the outcome (one synced commit per operation).
-pub async fn execute(engine: &Engine, op: &Op) -> (Outcome, Vec<Write>) {
+pub async fn execute(engine: &Engine, op: &Op) -> (Result<Step, Failure>, Vec<Write>) {
     let Some(tenant) = engine.tenant(&op.tenant).cloned() else {
         let refused = Failure::Refused(OpError {
             code: None,
@@ -69,6 +112,11 @@ pub async fn execute(engine: &Engine, op: &Op) -> (Outcome, Vec<Write>) {
         OpKind::Deploy => x.deploy().await,
     };
     let writes = std::mem::take(&mut *x.writes.lock().unwrap_or_else(|p| p.into_inner()));
+    let outcome = match outcome {
+        Ok(result) => Ok(Step::Done(result)),
+        Err(Stop::Again { after, note, on_task }) => Ok(Step::Again { after, note, on_task }),
+        Err(Stop::Failed(f)) => Err(f),
+    };
     (outcome, writes)
 }
 
@@ -96,7 +144,7 @@ impl Exec<'_> {
         cic_id: &str,
         cic_name: &str,
         synced: serde_json::Value,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), Stop> {
         let link = CicLink {
             cic_id: cic_id.to_owned(),
             cic_name: cic_name.to_owned(),
@@ -187,7 +235,7 @@ impl Exec<'_> {
     /// Nothing is recorded unless every poll answered: a status recorded without the
     /// assignment write that its caller makes for a finished task (an attempt that failed on a
     /// later poll) would leave the task ended and the assignment record stale for good.
-    async fn poll_tasks(&self, tasks: Vec<TaskRow>) -> Result<Vec<TaskRow>, Failure> {
+    async fn poll_tasks(&self, tasks: Vec<TaskRow>) -> Result<Vec<TaskRow>, Stop> {
         let mut out = Vec::with_capacity(tasks.len());
         for mut t in tasks {
             let r = self
@@ -232,7 +280,7 @@ impl Exec<'_> {
     /// poll: recorded only once all had ended, a delete that ended before its siblings left its
     /// assignment recorded as present, and a later rename back into the rule then counted an
     /// assignment that Identity Center did not have (the soak found it, issue 13).
-    async fn follow_tasks(&self, running: Vec<TaskRow>) -> Result<Option<Vec<TaskRow>>, Failure> {
+    async fn follow_tasks(&self, running: Vec<TaskRow>) -> Result<Option<Vec<TaskRow>>, Stop> {
         if running.is_empty() {
             return Ok(None);
         }
@@ -241,10 +289,10 @@ impl Exec<'_> {
 
     /// The wait for the first task of `polled` still in progress, if any; gives up after
     /// `MAX_POLLS` polls.
-    fn still_running(polled: &[TaskRow]) -> Option<Failure> {
+    fn still_running(polled: &[TaskRow]) -> Option<Stop> {
         let t = polled.iter().find(|t| t.status == TaskStatus::InProgress)?;
         if t.polls >= MAX_POLLS {
-            return Some(Failure::Refused(OpError {
+            return Some(refused(OpError {
                 code: None,
                 message: format!(
                     "task {} is still InProgress after {} polls; giving up",
@@ -253,7 +301,7 @@ impl Exec<'_> {
                 request_id: None,
             }));
         }
-        Some(Failure::OnTask(
+        Some(Stop::on_task(
             poll_delay(t.polls),
             format!("waiting for task {}", t.task_id),
         ))

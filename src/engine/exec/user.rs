@@ -24,7 +24,7 @@ impl Exec<'_> {
 
     pub(super) async fn user_create(&self, desired: UserFields) -> Outcome {
         if let Some(problem) = mapping::user_name_problem(&desired.user_name) {
-            return Err(Failure::Refused(OpError {
+            return Err(refused(OpError {
                 code: Some(Code::UsernameFormatError.as_str().to_owned()),
                 message: problem,
                 request_id: None,
@@ -67,7 +67,7 @@ impl Exec<'_> {
                 Ok(format!("created {}", info.user_id))
             }
             Err(e) if e.class() == ErrorClass::Conflict => self.user_conflict(e, desired).await,
-            Err(e) if e.is(Code::UsernameFormatError) => Err(Failure::Refused(op_error(&e))),
+            Err(e) if e.is(Code::UsernameFormatError) => Err(refused(op_error(&e))),
             Err(e) => Err(e.into()),
         }
     }
@@ -102,7 +102,7 @@ impl Exec<'_> {
                         self.tenant.zone_id, desired.user_name, error.message
                     )
                 };
-                Err(Failure::Refused(error))
+                Err(refused(error))
             }
         }
     }
@@ -129,7 +129,7 @@ impl Exec<'_> {
     /// its description: under the current user name, or else by the marker itself (ListUsers'
     /// `Filter` is free text over names, emails, ids and descriptions), since the SCIM user
     /// may have been renamed after the attempt whose answer was lost.
-    pub(super) async fn find_own_user(&self, user_name: &str) -> Result<Option<UserInfo>, Failure> {
+    pub(super) async fn find_own_user(&self, user_name: &str) -> Result<Option<UserInfo>, Stop> {
         let marker = self.marker();
         if let Some(found) = self.find_user(user_name).await? {
             if found.description.contains(&marker) {
@@ -149,7 +149,7 @@ impl Exec<'_> {
         Ok(users.into_iter().find(|u| u.description.contains(&marker)))
     }
 
-    pub(super) async fn find_user(&self, user_name: &str) -> Result<Option<UserInfo>, Failure> {
+    pub(super) async fn find_user(&self, user_name: &str) -> Result<Option<UserInfo>, Stop> {
         let users = self
             .engine
             .client
@@ -240,7 +240,7 @@ impl Exec<'_> {
                         "cannot change the email to {:?}: another Identity Center user has it: {}",
                         desired.email, error.message
                     );
-                    return Err(Failure::Cic(CicError::Api {
+                    return Err(Stop::from(CicError::Api {
                         action: "UpdateUser",
                         error: crate::tencent::ApiError {
                             code: error.code.unwrap_or_default(),
@@ -354,7 +354,7 @@ impl Exec<'_> {
 
     /// The documented delete sequence: memberships, then user-level role assignments, then
     /// DeleteUser. Returns the number of memberships removed.
-    pub(super) async fn delete_cic_user(&self, cic_id: &str) -> Result<usize, Failure> {
+    pub(super) async fn delete_cic_user(&self, cic_id: &str) -> Result<usize, Stop> {
         let client = &self.engine.client;
         let joined = match client
             .list_all(&ListJoinedGroupsForUser {
@@ -398,16 +398,16 @@ impl Exec<'_> {
         principal_type: PrincipalType,
         principal_id: &str,
         blocked: CicError,
-    ) -> Failure {
+    ) -> Stop {
         let created = crate::engine::parse_ts(&self.op.created_at).unwrap_or_else(|| self.engine.now());
         let age = (self.engine.now() - created).whole_seconds();
         match self.delete_assignments_once(principal_type, principal_id).await {
             // Waiting is not an attempt; past the operation's age limit the delete fails as
             // any retry would (a task that never ends must not keep it waiting forever).
             Ok(Some(wait)) if age < i64::try_from(self.engine.config.max_age_secs).unwrap_or(i64::MAX) => wait,
-            Ok(Some(_)) => Failure::Cic(blocked),
+            Ok(Some(_)) => blocked.into(),
             // Nothing listed (ListRoleAssignments can lag): retry the delete with backoff.
-            Ok(None) => Failure::Cic(blocked),
+            Ok(None) => blocked.into(),
             Err(f) => f,
         }
     }
@@ -416,7 +416,7 @@ impl Exec<'_> {
         &self,
         principal_type: PrincipalType,
         principal_id: &str,
-    ) -> Result<Option<Failure>, Failure> {
+    ) -> Result<Option<Stop>, Stop> {
         let assignments = self
             .engine
             .client
@@ -475,11 +475,11 @@ impl Exec<'_> {
         }
         Ok(match (started, waiting) {
             (0, None) => None,
-            (0, Some(task)) => Some(Failure::OnTask(
+            (0, Some(task)) => Some(Stop::on_task(
                 Duration::from_secs(1),
                 format!("waiting for task {task} (DeleteRoleAssignment already running)"),
             )),
-            (n, _) => Some(Failure::OnTask(poll_delay(0), format!("started {n} assignment tasks"))),
+            (n, _) => Some(Stop::on_task(poll_delay(0), format!("started {n} assignment tasks"))),
         })
     }
 }
