@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::TenantMode;
 use crate::engine::Engine;
 use crate::store::{QueueCount, Store};
-use crate::tencent::model::{GetZoneStatistics, ZoneStatistics};
+use crate::tencent::model::ZoneStatistics;
 
 /// The chart covers this much.
 pub const HISTORY: Duration = Duration::from_secs(3600);
@@ -125,21 +124,8 @@ impl Monitor {
     }
 
     async fn refresh_zones(&self, engine: &Engine) {
-        let mut zones: Vec<&str> = engine
-            .tenants
-            .values()
-            .filter(|t| t.mode == TenantMode::Live)
-            .map(|t| t.zone_id.as_str())
-            .collect();
-        zones.sort_unstable();
-        zones.dedup();
-        for zone in zones {
-            let answer = engine
-                .client
-                .call(&GetZoneStatistics {
-                    zone_id: zone.to_owned(),
-                })
-                .await;
+        for zone in engine.live_zones() {
+            let answer = engine.zone_statistics(zone).await;
             match answer {
                 Ok(r) => {
                     if let Some(stats) = r.zone_statistics {

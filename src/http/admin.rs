@@ -197,17 +197,13 @@ async fn jobs(State(state): State<AppState>, Query(q): Query<JobsQuery>) -> Resu
 }
 
 async fn retry_one(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, AdminError> {
-    let n = state
-        .store
-        .retry_ops(Some(id), None, &["failed", "parked", "held"], state.engine.now())
-        .await?;
+    let n = state.engine.retry_operation(id).await?;
     if n == 0 {
         return Err(AdminError(
             StatusCode::NOT_FOUND,
             format!("no failed, parked or held job {id}"),
         ));
     }
-    state.engine.notify();
     Ok(Json(json!({"requeued": n})))
 }
 
@@ -217,26 +213,13 @@ struct TenantQuery {
 }
 
 async fn retry_parked(State(state): State<AppState>, Query(q): Query<TenantQuery>) -> Result<Json<Value>, AdminError> {
-    let n = state
-        .store
-        .retry_ops(None, q.tenant.as_deref(), &["parked"], state.engine.now())
-        .await?;
-    state.engine.notify();
+    let n = state.engine.retry_parked(q.tenant.as_deref()).await?;
     Ok(Json(json!({"requeued": n})))
 }
 
 /// Releases the operations the destructive-change fuse holds, and clears its alarm.
 async fn release_held(State(state): State<AppState>, Query(q): Query<TenantQuery>) -> Result<Json<Value>, AdminError> {
-    let now = state.engine.now();
-    let n = state.store.retry_ops(None, q.tenant.as_deref(), &["held"], now).await?;
-    let tenants: Vec<String> = match &q.tenant {
-        Some(t) => vec![t.clone()],
-        None => state.engine.tenant_names().into_iter().map(str::to_owned).collect(),
-    };
-    for t in tenants {
-        state.store.clear_alarm(&t, "fuse", now).await?;
-    }
-    state.engine.notify();
+    let n = state.engine.release_held(q.tenant.as_deref()).await?;
     Ok(Json(json!({"released": n})))
 }
 
@@ -286,16 +269,9 @@ async fn provision(
         }
     };
     let id = state
-        .store
-        .enqueue_op(
-            &tenant,
-            crate::store::OpKind::Deploy,
-            &b.role_configuration_id,
-            Some(&target),
-            state.engine.now(),
-        )
+        .engine
+        .queue_deployment(&tenant, &b.role_configuration_id, &target)
         .await?;
-    state.engine.notify();
     Ok(Json(json!({"job": id})))
 }
 
