@@ -257,13 +257,13 @@ impl Engine {
         }
     }
 
+    /// The policies of the tenants whose changes reach Identity Center.
+    fn live_policies(&self) -> impl Iterator<Item = &TenantPolicy> {
+        self.tenants.values().filter(|t| t.mode == TenantMode::Live)
+    }
+
     fn live_tenants(&self) -> Vec<String> {
-        let mut t: Vec<String> = self
-            .tenants
-            .values()
-            .filter(|t| t.mode == TenantMode::Live)
-            .map(|t| t.name.clone())
-            .collect();
+        let mut t: Vec<String> = self.live_policies().map(|t| t.name.clone()).collect();
         t.sort();
         t
     }

@@ -27,7 +27,7 @@ impl Engine {
     /// Queues an `assign.sync` of every linked group of every live tenant.
     pub async fn queue_assignment_syncs(&self) {
         let now = self.now();
-        for t in self.tenants.values().filter(|t| t.mode == TenantMode::Live) {
+        for t in self.live_policies() {
             if let Err(e) = self.store.enqueue_assign_all(&t.name, now).await {
                 tracing::error!(tenant = %t.name, error = %e, "queueing assignment syncs failed");
             }
@@ -40,7 +40,7 @@ impl Engine {
     pub async fn check_deployments(&self) -> Result<usize, CicError> {
         let mut queued = 0;
         let now = self.now();
-        for t in self.tenants.values().filter(|t| t.mode == TenantMode::Live) {
+        for t in self.live_policies() {
             let stale = self
                 .client
                 .list_all(&crate::tencent::model::ListRoleConfigurationProvisionings {
@@ -172,7 +172,7 @@ impl Engine {
             return Ok(problems);
         }
         let mut members: Option<Vec<u64>> = None;
-        for t in self.tenants.values().filter(|t| t.mode == TenantMode::Live) {
+        for t in self.live_policies() {
             let (roles, uins) = rules.references(&t.name);
             let known = self.role_configurations(&t.zone_id).await?;
             for r in roles {

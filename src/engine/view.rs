@@ -86,12 +86,7 @@ impl Engine {
 
     /// The zones of the live tenants, each once, sorted.
     pub fn live_zones(&self) -> Vec<&str> {
-        let mut zones: Vec<&str> = self
-            .tenants
-            .values()
-            .filter(|t| t.mode == crate::config::TenantMode::Live)
-            .map(|t| t.zone_id.as_str())
-            .collect();
+        let mut zones: Vec<&str> = self.live_policies().map(|t| t.zone_id.as_str()).collect();
         zones.sort_unstable();
         zones.dedup();
         zones

@@ -250,7 +250,7 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         let r = sql::stmt("SELECT 1").execute(self.read()).await;
-        self.observe(r.map(drop).map_err(Into::into), false)
+        self.observe(r.map(drop), false)
     }
 
     /// Whether writes commit now (see [`health`]).
@@ -263,7 +263,8 @@ impl Store {
 
     /// Records what a call tells about the store's health: a transient failure starts (or
     /// continues) an outage; a write that committed (`wrote`) ends it.
-    fn observe<T>(&self, r: Result<T, StoreError>, wrote: bool) -> Result<T, StoreError> {
+    fn observe<T, E: Into<StoreError>>(&self, r: Result<T, E>, wrote: bool) -> Result<T, StoreError> {
+        let r = r.map_err(Into::into);
         match &r {
             Ok(_) if wrote => self.health().committed(),
             Err(StoreError::Unavailable { reason, .. }) => self.health().failed(reason),
@@ -292,7 +293,7 @@ impl Store {
         .bind(self.now_s())
         .execute(self.write())
         .await;
-        self.observe(r.map(drop).map_err(Into::into), true)
+        self.observe(r.map(drop), true)
     }
 
     /// Keeps [`health`] current until `shutdown`: every second while the store cannot commit

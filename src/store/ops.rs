@@ -253,7 +253,7 @@ pub struct CicLink {
 
 /// A role-configuration task's state as cic-bridge records it. Identity Center's empty or
 /// unknown status counts as still in progress, as the enterprise Terraform provider treats it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum TaskStatus {
     InProgress,
     Success,
@@ -281,12 +281,6 @@ impl std::fmt::Display for TaskStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // `pad`, not `write_str`: the CLI lines its tables up with width specifiers.
         f.pad(self.as_str())
-    }
-}
-
-impl serde::Serialize for TaskStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
     }
 }
 

@@ -25,7 +25,7 @@ impl Store {
         .bind(ts(until))
         .execute(self.write())
         .await;
-        self.observe(r.map(|n| n == 1).map_err(Into::into), false)
+        self.observe(r.map(|n| n == 1), false)
     }
 
     /// Records the outcome of an attempt. False if this worker no longer holds the lease (it
@@ -41,7 +41,7 @@ impl Store {
         now: OffsetDateTime,
         writes: &[Write],
     ) -> Result<bool, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let now_s = ts(now);
             let (state, next, result, error, undo_attempt): (&str, String, Option<String>, Option<&OpError>, bool) =
                 match finish {
@@ -110,7 +110,7 @@ impl Store {
         .bind(ts(now))
         .execute(self.write())
         .await;
-        self.observe(r.map(|n| n == 1).map_err(Into::into), false)
+        self.observe(r.map(|n| n == 1), false)
     }
 
     /// Destructive operations of `tenant` let through since `since`, plus those held now.
@@ -120,13 +120,13 @@ impl Store {
             .bind(ts(since))
             .scalar(self.read())
             .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// Running operations whose lease expired go back to pending (their worker died), and
     /// parked ones whose capacity recheck is due are queued again.
     pub async fn reap_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let n = stmt(
                 "UPDATE operations SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
                  WHERE state = 'running' AND lease_expires_at < $1",
@@ -152,7 +152,7 @@ impl Store {
             self.dialect().greatest("attempts - 1", "0")
         );
         let r = stmt(sql).bind(owner).bind(ts(now)).execute(self.write()).await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     pub async fn op_status(&self, id: i64) -> Result<Option<OpStatus>, StoreError> {
@@ -160,7 +160,7 @@ impl Store {
             .bind(id)
             .fetch_optional(self.read())
             .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// Operations by state (and tenant), newest first.
@@ -179,7 +179,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.read())
         .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// (tenant, state, kind, count) over all operations.
@@ -189,7 +189,7 @@ impl Store {
         )
         .fetch_all(self.read())
         .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// Puts a failed, parked or held operation (or all parked/held ones of a tenant) back in
@@ -214,7 +214,7 @@ impl Store {
             .bind(ts(now))
             .execute(self.write())
             .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// Deletes finished operations older than `before` (failed ones stay until retried).
@@ -223,11 +223,11 @@ impl Store {
             .bind(ts(before))
             .execute(self.write())
             .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     pub async fn link(&self, tenant: &str, kind: ResourceKind, scim_id: &str) -> Result<Option<CicLink>, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let row: Option<(String, String, String)> =
                 stmt("SELECT cic_id, cic_name, synced FROM cic_links WHERE tenant = $1 AND kind = $2 AND scim_id = $3")
                     .bind(tenant)
@@ -260,7 +260,7 @@ impl Store {
         .bind(kind.as_str())
         .scalar::<i64>(self.read())
         .await;
-        self.observe(r.map(|n| n > 0).map_err(Into::into), false)
+        self.observe(r.map(|n| n > 0), false)
     }
 
     pub async fn links_count(&self, tenant: &str, kind: ResourceKind) -> Result<i64, StoreError> {
@@ -269,7 +269,7 @@ impl Store {
             .bind(link_kind(kind))
             .scalar(self.read())
             .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     pub async fn is_member(&self, tenant: &str, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
@@ -279,7 +279,7 @@ impl Store {
             .bind(user_id)
             .scalar::<i64>(self.read())
             .await;
-        self.observe(r.map(|n| n > 0).map_err(Into::into), false)
+        self.observe(r.map(|n| n > 0), false)
     }
 
     pub async fn resource_count(&self, tenant: &str, kind: ResourceKind) -> Result<i64, StoreError> {
@@ -288,7 +288,7 @@ impl Store {
             ResourceKind::Group => "SELECT count(*) FROM scim_groups WHERE tenant = $1",
         };
         let r = stmt(sql).bind(tenant).scalar(self.read()).await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// Removes a SCIM resource whose Identity Center create was refused (a conflict under
@@ -301,7 +301,7 @@ impl Store {
         scim_id: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let mut tx = self.begin().await?;
             drop_resource(&mut tx, tenant, kind, scim_id, &ts(now)).await?;
             tx.commit().await?;
@@ -314,7 +314,7 @@ impl Store {
     /// Forgets every link of `tenant` and queues a sync of every user and group (the
     /// development emulator starts empty on every run).
     pub async fn resync_tenant(&self, tenant: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let now_s = ts(now);
             let mut tx = self.begin().await?;
             stmt("DELETE FROM cic_links WHERE tenant = $1")
@@ -355,7 +355,7 @@ impl Store {
         .bind(ts(now))
         .execute(self.write())
         .await;
-        self.observe(r.map(drop).map_err(Into::into), false)
+        self.observe(r.map(drop), false)
     }
 
     pub async fn clear_alarm(&self, tenant: &str, code: &str, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -367,7 +367,7 @@ impl Store {
         .bind(ts(now))
         .execute(self.write())
         .await;
-        self.observe(r.map(drop).map_err(Into::into), false)
+        self.observe(r.map(drop), false)
     }
 
     /// Alarms currently raised.
@@ -377,7 +377,7 @@ impl Store {
         )
         .fetch_all(self.read())
         .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// The IdP is told to retry a create that met a full quota: if its operation is still
@@ -392,7 +392,7 @@ impl Store {
         scim_id: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let now_s = ts(now);
             let mut tx = self.begin().await?;
             let n = stmt(
@@ -439,7 +439,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.read())
         .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// The (role configuration, account) assignments cic-bridge made for a group.
@@ -456,7 +456,7 @@ impl Store {
                 .map(|(rc, uin)| (rc, u64::try_from(uin).unwrap_or_default()))
                 .collect()
         });
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// Queues one operation (coalesced like a SCIM write's).
@@ -468,7 +468,7 @@ impl Store {
         related_id: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let mut tx = self.begin().await?;
             let id = enqueue(&mut tx, tenant, kind, resource_id, related_id, &Value::Null, &ts(now)).await?;
             tx.commit().await?;
@@ -480,7 +480,7 @@ impl Store {
 
     /// Queues an `assign.sync` for every group of `tenant` that exists in Identity Center.
     pub async fn enqueue_assign_all(&self, tenant: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let now_s = ts(now);
             let mut tx = self.begin().await?;
             let groups: Vec<String> =
@@ -501,7 +501,7 @@ impl Store {
     /// Everything stored for `tenant` (reconciliation, explain), read in one snapshot so that
     /// the parts agree with each other.
     pub async fn tenant_snapshot(&self, tenant: &str) -> Result<TenantSnapshot, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let mut tx = self.begin_snapshot().await?;
             let d = tx.dialect();
             let users: Vec<(String, String)> = stmt(format!(
@@ -553,7 +553,7 @@ impl Store {
         ops: &[(OpKind, String, Option<String>, Value)],
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let now_s = ts(now);
             let mut tx = self.begin().await?;
             for w in writes {
@@ -577,7 +577,7 @@ impl Store {
             .bind(ts(now))
             .fetch_all(self.read())
             .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// Group memberships held per tenant.
@@ -585,7 +585,7 @@ impl Store {
         let r = stmt("SELECT tenant, count(*) FROM scim_group_members GROUP BY tenant")
             .fetch_all(self.read())
             .await;
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     /// Versions of the embedded migrations that the database has not applied successfully.
@@ -593,7 +593,7 @@ impl Store {
         let r: Result<Vec<i64>, _> = stmt("SELECT version FROM _sqlx_migrations WHERE success")
             .scalars(self.read())
             .await;
-        let applied: std::collections::HashSet<i64> = self.observe(r.map_err(Into::into), false)?.into_iter().collect();
+        let applied: std::collections::HashSet<i64> = self.observe(r, false)?.into_iter().collect();
         Ok(self
             .migrator()
             .iter()

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::sql::{Arg, Dialect, Tx, stmt};
-use super::writes::{enqueue, enqueue_members, enqueue_with, for_update, link_exists_in};
+use super::writes::{enqueue, enqueue_members, enqueue_with, link_exists_in};
 use super::{Columns, IfMatch, Link, ListQuery, OpKind, PatchError, Replacement, Row, Store, StoreError};
 use crate::scim::filter::{self, SqlParam};
 use crate::scim::patch::{MemberEdit, PatchOutcome};
@@ -114,7 +114,7 @@ fn conflict_detail(kind: ResourceKind, doc: &Map<String, Value>) -> String {
 
 impl Store {
     pub async fn get(&self, kind: ResourceKind, tenant: &str, id: &str) -> Result<Option<Row>, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let sql = format!(
                 "SELECT {} FROM {} r WHERE r.tenant = $1 AND r.id = $2",
                 row_columns(self.dialect(), kind, true),
@@ -232,7 +232,7 @@ impl Store {
                 .map(|(owner, id, display)| (owner, Link { id, display }))
                 .collect()
         });
-        self.observe(r.map_err(Into::into), false)
+        self.observe(r, false)
     }
 
     pub async fn create(
@@ -266,7 +266,7 @@ impl Store {
         if_match: Option<&IfMatch>,
         new: Replacement,
     ) -> Result<Row, StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let now = self.now_s();
             let mut tx = self.begin().await?;
             let current = load_for_update(&mut tx, kind, tenant, id).await?;
@@ -343,7 +343,7 @@ impl Store {
         id: &str,
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
-        let r = async {
+        let r: Result<_, StoreError> = async {
             let now = self.now_s();
             let mut tx = self.begin().await?;
             let current = load_for_update(&mut tx, kind, tenant, id).await?;
@@ -476,7 +476,7 @@ async fn load_for_update(tx: &mut Tx<'_>, kind: ResourceKind, tenant: &str, id: 
         "SELECT {} FROM {} r WHERE r.tenant = $1 AND r.id = $2{}",
         row_columns(d, kind, false),
         table(kind),
-        for_update(d)
+        d.for_update()
     );
     let row: Option<RowRecord> = stmt(sql).bind(tenant).bind(id).fetch_optional(tx.on()).await?;
     row.map(to_row).transpose()?.ok_or(StoreError::NotFound)
@@ -611,10 +611,7 @@ async fn check_members_exist(tx: &mut Tx<'_>, tenant: &str, ids: &[String]) -> R
         return Ok(());
     }
     let d = tx.dialect();
-    let lock = match d {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR KEY SHARE",
-    };
+    let lock = d.for_key_share();
     let found: Vec<String> = stmt(format!(
         "SELECT u.id FROM scim_users u WHERE u.tenant = $1 AND {}{lock}",
         d.in_list("u.id", 2)

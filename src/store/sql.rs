@@ -368,6 +368,23 @@ impl Dialect {
         }
     }
 
+    /// ` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer needs no row locks.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// ` FOR KEY SHARE` on PostgreSQL (the row cannot be deleted before this transaction
+    /// ends); nothing on SQLite.
+    pub fn for_key_share(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR KEY SHARE",
+        }
+    }
+
     /// The larger of two values.
     pub fn greatest(self, a: &str, b: &str) -> String {
         match self {

@@ -246,7 +246,7 @@ pub(super) async fn enqueue_with(
              AND (o.kind != 'deploy' OR o.result IS NULL) \
              AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
              ORDER BY o.id DESC LIMIT 1{}",
-            for_update(tx.dialect())
+            tx.dialect().for_update()
         ))
         .bind(tenant)
         .bind(&key)
@@ -304,7 +304,7 @@ pub(super) async fn enqueue_members(
            AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
          ORDER BY o.id{}",
         d.in_list("o.resource_key", 2),
-        for_update(d)
+        d.for_update()
     ))
     .bind(tenant)
     .bind(&keys)
@@ -333,12 +333,4 @@ pub(super) async fn enqueue_members(
     .execute(tx.on())
     .await?;
     Ok(())
-}
-
-/// ` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer needs no row locks.
-pub(super) fn for_update(d: Dialect) -> &'static str {
-    match d {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE",
-    }
 }
