@@ -17,7 +17,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::clock::{SharedClock, system_clock};
 use super::error::{ApiError, CicError};
-use super::model::{Action, DescribeOrganizationMembers, OrgMember, Paginated};
+use super::model::{Action, DescribeOrganizationMembers, DescribeOrganizationNodes, OrgMember, OrgNode, Paginated};
 use super::signer::{self, SigningInput};
 
 /// China site.
@@ -496,20 +496,50 @@ impl CicClient {
 
     /// Every member account of the organization (DescribeOrganizationMembers, Offset/Limit).
     pub async fn organization_members(&self) -> Result<Vec<OrgMember>, CicError> {
-        const LIMIT: u64 = 50;
         let mut members = Vec::new();
         let mut offset = 0;
         loop {
-            let page = self.call(&DescribeOrganizationMembers { offset, limit: LIMIT }).await?;
+            let page = self
+                .call(&DescribeOrganizationMembers {
+                    offset,
+                    limit: ORGANIZATION_PAGE,
+                    ..Default::default()
+                })
+                .await?;
             let count = page.items.len() as u64;
             members.extend(page.items);
-            offset += LIMIT;
-            if count < LIMIT || offset >= page.total {
+            offset += ORGANIZATION_PAGE;
+            if count < ORGANIZATION_PAGE || offset >= page.total {
                 return Ok(members);
             }
         }
     }
+
+    /// Every department of the organization, the root included (DescribeOrganizationNodes,
+    /// Offset/Limit).
+    pub async fn organization_nodes(&self) -> Result<Vec<OrgNode>, CicError> {
+        let mut nodes = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .call(&DescribeOrganizationNodes {
+                    offset,
+                    limit: ORGANIZATION_PAGE,
+                    tags: None,
+                })
+                .await?;
+            let count = page.items.len() as u64;
+            nodes.extend(page.items);
+            offset += ORGANIZATION_PAGE;
+            if count < ORGANIZATION_PAGE || offset >= page.total {
+                return Ok(nodes);
+            }
+        }
+    }
 }
+
+/// The Organization actions' largest page (`Limit` 1-50; `Offset` must be a multiple of it).
+const ORGANIZATION_PAGE: u64 = 50;
 
 /// Splits the `{"Response": {...}}` envelope into the typed answer and its RequestId, or the
 /// API error.

@@ -133,6 +133,7 @@ impl State {
             .map(|uin| OrgMember {
                 member_uin: *uin,
                 name: format!("member-{uin}"),
+                ..Default::default()
             })
             .collect();
         let total = members.len() as u64;

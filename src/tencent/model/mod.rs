@@ -354,15 +354,6 @@ pub struct ZoneStatistics {
     pub role_configuration_sync_count: u64,
 }
 
-/// Element of DescribeOrganizationMembers (only the fields the bridge reads; the real answer
-/// has many more, which are ignored).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct OrgMember {
-    pub member_uin: u64,
-    pub name: String,
-}
-
 // ---------------------------------------------------------------------------------------------
 // Zone
 // ---------------------------------------------------------------------------------------------
@@ -401,30 +392,14 @@ pub struct GetZoneStatisticsResponse {
 }
 action!(GetZoneStatistics => GetZoneStatisticsResponse);
 
-/// Member accounts of the organization. Offset/Limit pagination (Limit 1-50, Offset a multiple
-/// of Limit), unlike the Identity Center lists.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct DescribeOrganizationMembers {
-    pub offset: u64,
-    pub limit: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct DescribeOrganizationMembersResponse {
-    pub items: Vec<OrgMember>,
-    pub total: u64,
-    pub request_id: String,
-}
-action!(DescribeOrganizationMembers => DescribeOrganizationMembersResponse);
-
 mod groups;
+mod organization;
 mod roles;
 mod tasks;
 mod users;
 
 pub use groups::*;
+pub use organization::*;
 pub use roles::*;
 pub use tasks::*;
 pub use users::*;
