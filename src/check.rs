@@ -18,9 +18,20 @@ const MIN_TOKEN_LEN: usize = 16;
 /// message. `online` also asks Identity Center whether the rules' role configurations and
 /// accounts exist.
 pub async fn check_config(path: &Path, online: bool, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    check_config_report(path, online, env).await.0
+}
+
+/// [`check_config`], and with `online` and no problem, what each rule resolves to now (one
+/// line per rule and tenant: its accounts and why each is targeted).
+pub async fn check_config_report(
+    path: &Path,
+    online: bool,
+    env: impl Fn(&str) -> Option<String>,
+) -> (Vec<String>, Vec<String>) {
+    let mut report = Vec::new();
     let config = match Config::load(path) {
         Ok(c) => c,
-        Err(e) => return vec![format!("{}: {}", e.key, e.reason)],
+        Err(e) => return (vec![format!("{}: {}", e.key, e.reason)], report),
     };
     let mut problems = Vec::new();
     for (i, t) in config.tenants.iter().enumerate() {
@@ -65,12 +76,14 @@ pub async fn check_config(path: &Path, online: bool, env: impl Fn(&str) -> Optio
         problems.push(format!("{}: {}", e.key, e.reason));
     }
     if online && problems.is_empty() {
-        problems.extend(check_online(&config, credentials.ok()).await);
+        let (p, r) = check_online(&config, credentials.ok()).await;
+        problems.extend(p);
+        report = r;
     }
-    problems
+    (problems, report)
 }
 
-async fn check_online(config: &Config, credentials: Option<Credentials>) -> Vec<String> {
+async fn check_online(config: &Config, credentials: Option<Credentials>) -> (Vec<String>, Vec<String>) {
     let secrets = Secrets {
         tenant_tokens: Vec::new(),
         cic: credentials,
@@ -78,12 +91,12 @@ async fn check_online(config: &Config, credentials: Option<Credentials>) -> Vec<
     };
     let store = match crate::store::Store::connect("sqlite::memory:", 1, false).await {
         Ok(s) => s,
-        Err(e) => return vec![format!("(internal): {e}")],
+        Err(e) => return (vec![format!("(internal): {e}")], Vec::new()),
     };
     let engine = match crate::app::build_engine(config, &secrets, store.clone(), crate::tencent::clock::system_clock())
     {
         Ok(e) => e,
-        Err(e) => return vec![format!("cic: {e:#}")],
+        Err(e) => return (vec![format!("cic: {e:#}")], Vec::new()),
     };
     let mut problems = Vec::new();
     for (i, t) in config.tenants.iter().enumerate() {
@@ -102,8 +115,15 @@ async fn check_online(config: &Config, credentials: Option<Credentials>) -> Vec<
             Err(e) => problems.push(format!("cic.endpoint: cannot reach Identity Center: {e}")),
         }
     }
+    let mut report = Vec::new();
+    if problems.is_empty() {
+        match engine.rule_accounts().await {
+            Ok(lines) => report = lines,
+            Err(e) => problems.push(format!("cic.endpoint: cannot read the organization: {e}")),
+        }
+    }
     store.close().await;
-    problems
+    (problems, report)
 }
 
 /// A fresh token: 32 random bytes from the operating system's generator, hex-encoded.

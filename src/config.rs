@@ -244,6 +244,10 @@ pub struct EngineConfig {
     /// How often to compare the store with Identity Center and keep the drift for
     /// `/admin/status` (0: off). It only reports; `reconcile --apply` repairs.
     pub reconcile_interval_secs: u64,
+    /// How often the organization's departments and member accounts are read again; when
+    /// they changed, department, tag and all-accounts rules are resolved again (0: only at
+    /// start-up and on `POST /admin/organization/refresh`).
+    pub organization_refresh_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -272,6 +276,7 @@ impl Default for EngineConfig {
             deployment_check_secs: 300,
             deprovision: Deprovision::LastOnAccount,
             reconcile_interval_secs: 0,
+            organization_refresh_secs: 300,
         }
     }
 }
@@ -385,7 +390,7 @@ pub enum OnConflict {
 
 /// A role assignment rule: members of matching groups get a role configuration on accounts.
 /// Exactly one of `group`, `group_pattern`, `group_regex` selects the groups.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentConfig {
     /// Tenant the rule applies to; all tenants when unset.
@@ -411,9 +416,66 @@ pub struct AssignmentConfig {
     /// Account UINs the role configuration is assigned on…
     #[serde(default)]
     pub target_uins: Vec<u64>,
-    /// …or every member account of the organization.
+    /// …or every member account of the organization…
     #[serde(default)]
     pub all_accounts: bool,
+    /// …or the member accounts of these departments of the organization: a path of
+    /// department names below the root (`"Production/Payments"`) or a `NodeId`.
+    #[serde(default)]
+    pub departments: Vec<DepartmentRef>,
+    /// Whether `departments` includes their sub-departments (default true).
+    #[serde(default = "yes")]
+    pub include_sub_departments: bool,
+    /// Only accounts that carry every one of these tags (with `departments`, `all_accounts`,
+    /// or alone: every member account with the tags).
+    #[serde(default)]
+    pub account_tags: std::collections::BTreeMap<String, String>,
+    /// Accounts never targeted by this rule (with `departments`, `all_accounts` or
+    /// `account_tags`).
+    #[serde(default)]
+    pub exclude_uins: Vec<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for AssignmentConfig {
+    fn default() -> Self {
+        AssignmentConfig {
+            tenant: None,
+            group: None,
+            group_pattern: None,
+            group_regex: None,
+            role_configuration_id: None,
+            role_configuration: None,
+            target_uins: Vec::new(),
+            all_accounts: false,
+            departments: Vec::new(),
+            include_sub_departments: true,
+            account_tags: Default::default(),
+            exclude_uins: Vec::new(),
+        }
+    }
+}
+
+/// A department of the organization named in a rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DepartmentRef {
+    /// Its `NodeId`.
+    Id(i64),
+    /// Department names from the root down, separated by `/`.
+    Path(String),
+}
+
+impl std::fmt::Display for DepartmentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DepartmentRef::Id(id) => write!(f, "{id}"),
+            DepartmentRef::Path(p) => f.write_str(p),
+        }
+    }
 }
 
 /// A configuration problem: the key and the reason, printed before start-up stops.
@@ -660,10 +722,13 @@ impl Config {
                     || a.role_configuration.is_some()
                     || !a.target_uins.is_empty()
                     || a.all_accounts
+                    || !a.departments.is_empty()
+                    || !a.account_tags.is_empty()
+                    || !a.exclude_uins.is_empty()
                 {
                     return Err(ConfigError::new(
                         key("group_regex"),
-                        "takes account and role configuration from the group name; remove role_configuration*, target_uins and all_accounts",
+                        "takes account and role configuration from the group name; remove role_configuration*, target_uins, all_accounts, departments, account_tags and exclude_uins",
                     ));
                 }
                 continue;
@@ -684,11 +749,35 @@ impl Config {
                     ));
                 }
             }
-            if a.target_uins.is_empty() != a.all_accounts {
+            let scopes = [!a.target_uins.is_empty(), a.all_accounts, !a.departments.is_empty()];
+            match scopes.iter().filter(|s| **s).count() {
+                0 if !a.account_tags.is_empty() => {}
+                1 => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        key("target_uins"),
+                        "give exactly one of target_uins, all_accounts = true, departments (or account_tags alone)",
+                    ));
+                }
+            }
+            if !a.target_uins.is_empty() && (!a.account_tags.is_empty() || !a.exclude_uins.is_empty()) {
                 return Err(ConfigError::new(
-                    key("target_uins"),
-                    "give target_uins or all_accounts = true (not both)",
+                    key("account_tags"),
+                    "account_tags and exclude_uins narrow departments or all_accounts; target_uins lists the accounts itself",
                 ));
+            }
+            for (j, d) in a.departments.iter().enumerate() {
+                if let DepartmentRef::Path(p) = d {
+                    if p.split('/').all(|part| part.trim().is_empty()) {
+                        return Err(ConfigError::new(
+                            format!("assignments[{i}].departments[{j}]"),
+                            "a department path names at least one department (\"Production/Payments\")",
+                        ));
+                    }
+                }
+            }
+            if a.account_tags.keys().any(|k| k.trim().is_empty()) {
+                return Err(ConfigError::new(key("account_tags"), "a tag key must not be empty"));
             }
         }
         Ok(())

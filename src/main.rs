@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => cli::serve::run(args).await,
             Command::Emulator(args) => cli::emulator::run(args).await,
             Command::Jobs(cmd) => cli::jobs::run(cmd).await,
+            Command::Organization(cmd) => cli::organization::run(cmd).await,
             Command::Status { config, url, json } => cli::status::run(config, url, json).await,
             Command::Provision(args) => cli::provision::run(args).await,
             Command::Reconcile {

@@ -87,6 +87,15 @@ fn describe() {
         metrics::Unit::Seconds,
         "Identity Center asynchronous tasks from start to their end, by type and status"
     );
+    describe_counter!(
+        "cic_bridge_organization_refreshes_total",
+        "Refreshes of the organization snapshot (departments and accounts), by outcome: unchanged, applied, held (by the fuse), failed"
+    );
+    describe_histogram!(
+        "cic_bridge_organization_refresh_duration_seconds",
+        metrics::Unit::Seconds,
+        "Duration of a refresh of the organization snapshot, by outcome"
+    );
 }
 
 /// Drains histogram samples into their buckets; the sampler calls it so that memory stays
@@ -127,6 +136,12 @@ pub fn operation(kind: &'static str, outcome: &'static str, elapsed: Duration) {
         metrics::counter!("cic_bridge_operation_retries_total", "kind" => kind).increment(1);
     }
     metrics::histogram!("cic_bridge_operation_duration_seconds", "kind" => kind).record(elapsed.as_secs_f64());
+}
+
+pub fn organization_refresh(outcome: &'static str, elapsed: Duration) {
+    metrics::counter!("cic_bridge_organization_refreshes_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("cic_bridge_organization_refresh_duration_seconds", "outcome" => outcome)
+        .record(elapsed.as_secs_f64());
 }
 
 pub fn task_finished(task_type: &str, status: &str, elapsed: Duration) {

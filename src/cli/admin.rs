@@ -57,4 +57,29 @@ impl AdminClient {
         }
         Ok(body)
     }
+
+    /// `POST` to an admin route; an answer other than 2xx is an error carrying the daemon's
+    /// reason.
+    pub async fn post(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let base = &self.base;
+        let resp = self
+            .http
+            .post(format!("{base}{path}"))
+            .bearer_auth(self.token.trim())
+            .send()
+            .await
+            .with_context(|| format!("asking {base}{path}"))?;
+        let code = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .with_context(|| format!("reading the answer of {path}"))?;
+        if !code.is_success() {
+            anyhow::bail!(
+                "{base}{path} answered {code}: {}",
+                body["error"].as_str().unwrap_or_default()
+            );
+        }
+        Ok(body)
+    }
 }

@@ -3,8 +3,11 @@
 use std::path::Path;
 
 pub async fn run(config: &Path, online: bool) -> anyhow::Result<()> {
-    let problems = crate::check::check_config(config, online, |k| std::env::var(k).ok()).await;
+    let (problems, report) = crate::check::check_config_report(config, online, |k| std::env::var(k).ok()).await;
     if problems.is_empty() {
+        for line in &report {
+            println!("{line}");
+        }
         println!("{}: ok", config.display());
         Ok(())
     } else {

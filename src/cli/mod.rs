@@ -5,6 +5,7 @@ pub mod check_config;
 pub mod emulator;
 pub mod explain;
 pub mod jobs;
+pub mod organization;
 pub mod provision;
 pub mod reconcile;
 pub mod serve;
@@ -54,6 +55,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The organization (departments and member accounts) that department and tag rules
+    /// resolve against, through a running daemon's admin API.
+    #[command(subcommand)]
+    Organization(OrganizationCommand),
     /// Inspect and retry provisioning operations (works on the database of --config).
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -146,6 +151,28 @@ pub struct ProvisionArgs {
     /// Tenant (zone); may be left out when the configuration has one tenant.
     #[arg(long)]
     pub tenant: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrganizationCommand {
+    /// Read the organization now (`POST /admin/organization/refresh`): when it changed, the
+    /// rules are resolved again; prints what the refresh did.
+    Refresh {
+        /// Find the daemon's admin address in this configuration…
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        config: Option<PathBuf>,
+        /// …or give its base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print the snapshot's age, size, a held refresh and the last error (from
+    /// `/admin/status`).
+    Show {
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,9 @@ pub async fn run(config: Option<PathBuf>, url: Option<String>, json: bool) -> an
             ""
         }
     );
+    if !body["organization"].is_null() {
+        println!("{}", organization_line(&body["organization"]));
+    }
     let ic = &body["identityCenter"];
     println!(
         "Identity Center {}: reachable {}, last success {}, calls {}, errors {}, throttled {}",
@@ -86,4 +89,28 @@ pub async fn run(config: Option<PathBuf>, url: Option<String>, json: bool) -> an
         body["tasksInProgress"].as_array().map(Vec::len).unwrap_or(0)
     );
     Ok(())
+}
+
+/// One line (two with a held refresh or an error) about the organization snapshot.
+pub fn organization_line(o: &serde_json::Value) -> String {
+    if o["fetchedAt"].is_null() {
+        return "organization: not read yet".to_owned();
+    }
+    let mut out = format!(
+        "organization: {} departments, {} member accounts, read {}s ago ({})",
+        o["departments"],
+        o["accounts"],
+        o["ageSecs"],
+        o["fetchedAt"].as_str().unwrap_or_default()
+    );
+    if let Some(h) = o["held"].as_str() {
+        out.push_str(&format!("\n  held: {h}"));
+    }
+    if let Some(e) = o["lastError"].as_str() {
+        out.push_str(&format!(
+            "\n  last refresh failed at {}: {e}",
+            o["lastErrorAt"].as_str().unwrap_or_default()
+        ));
+    }
+    out
 }

@@ -31,8 +31,9 @@ struct GroupGrants {
     rules: Vec<(String, String, String)>,
     /// (role configuration id, account) → resolved from the rules
     resolved: Vec<(String, u64)>,
-    /// (rule label, role configuration id, account): which rule gives which pair.
-    by_rule: Vec<(String, String, u64)>,
+    /// (rule label, role configuration id, account, why the rule targets the account):
+    /// which rule gives which pair.
+    by_rule: Vec<(String, String, u64, String)>,
     unresolved: Option<String>,
 }
 
@@ -41,9 +42,26 @@ impl GroupGrants {
     fn rules_for(&self, rc: &str, uin: u64) -> Vec<(String, String, String)> {
         self.rules
             .iter()
-            .filter(|(label, _, _)| self.by_rule.iter().any(|(l, r, u)| l == label && r == rc && *u == uin))
+            .filter(|(label, _, _)| {
+                self.by_rule
+                    .iter()
+                    .any(|(l, r, u, _)| l == label && r == rc && *u == uin)
+            })
             .cloned()
             .collect()
+    }
+
+    /// Why each rule that gives `(rc, uin)` targets the account: "department
+    /// Production/Payments (assignments[0]: group = …)".
+    fn via(&self, rc: &str, uin: u64) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .by_rule
+            .iter()
+            .filter(|(_, r, u, _)| r == rc && *u == uin)
+            .map(|(label, _, _, via)| format!("{via} ({label})"))
+            .collect();
+        out.dedup();
+        out
     }
 }
 
@@ -77,6 +95,7 @@ impl Engine {
                 let target = match target {
                     super::rules::Target::Uin(u) => u.to_string(),
                     super::rules::Target::AllAccounts => "all member accounts".to_owned(),
+                    super::rules::Target::Select(sel) => sel.to_string(),
                 };
                 (label, role, target)
             })
@@ -101,7 +120,7 @@ impl Engine {
             Ok(Ok(resolved)) => {
                 // Resolution succeeded, so the names and accounts below are known (and cached).
                 let roles = self.role_configurations(&t.zone_id).await.unwrap_or_default();
-                let members = self.member_uins().await.unwrap_or_default();
+                let org = self.organization().await.unwrap_or_default();
                 let mut by_rule = Vec::new();
                 for (label, role, target) in self.rules().matching(&t.name, display) {
                     let rc = roles.iter().find(|r| match &role {
@@ -109,12 +128,8 @@ impl Engine {
                         super::rules::RoleRef::Name(n) => &r.role_configuration_name == n,
                     });
                     let Some(rc) = rc else { continue };
-                    let uins = match target {
-                        super::rules::Target::Uin(u) => vec![u],
-                        super::rules::Target::AllAccounts => members.clone(),
-                    };
-                    for u in uins {
-                        by_rule.push((label.clone(), rc.role_configuration_id.clone(), u));
+                    for (u, via) in org.accounts_of(&target).unwrap_or_default() {
+                        by_rule.push((label.clone(), rc.role_configuration_id.clone(), u, via));
                     }
                 }
                 GroupGrants {
@@ -249,7 +264,9 @@ impl Engine {
                 let mut assignments = Vec::new();
                 for (rc, uin) in &grants.resolved {
                     let rules = grants.rules_for(rc, *uin);
-                    assignments.push(self.assignment_json(&cx, gid, rc, *uin, &rules).await);
+                    let mut a = self.assignment_json(&cx, gid, rc, *uin, &rules).await;
+                    a["via"] = json!(grants.via(rc, *uin));
+                    assignments.push(a);
                 }
                 // Recorded assignments the rules no longer give (being removed, or rules changed).
                 for (_, rc, uin) in stored
@@ -331,6 +348,7 @@ impl Engine {
                 pairs.dedup();
                 for rc in pairs {
                     let mut a = self.assignment_json(&cx, gid, &rc, uin, &grants.rules).await;
+                    a["via"] = json!(grants.via(&rc, uin));
                     let users: Vec<Value> = stored
                         .members
                         .iter()
@@ -417,6 +435,9 @@ fn render_assignments(out: &mut String, list: &Value, indent: &str) {
             s(&a["assigned"]),
             s(&a["deployment"])
         ));
+        for via in a["via"].as_array().cloned().unwrap_or_default() {
+            out.push_str(&format!("{indent}  via {}\n", s(&via)));
+        }
         if !a["note"].is_null() {
             out.push_str(&format!("{indent}  {}\n", s(&a["note"])));
         }
@@ -480,6 +501,9 @@ pub fn render_account(v: &Value) -> String {
                         users.join(", ")
                     }
                 ));
+                for via in g["via"].as_array().cloned().unwrap_or_default() {
+                    out.push_str(&format!("      via {}\n", s(&via)));
+                }
             }
         }
         for u in t["unresolved"].as_array().cloned().unwrap_or_default() {

@@ -9,6 +9,7 @@
 pub mod exec;
 pub mod explain;
 pub mod mapping;
+pub mod organization;
 mod outcome;
 pub mod reconcile;
 mod resolve;
@@ -135,12 +136,16 @@ pub struct Engine {
     /// Replaced as a whole on reload (SIGHUP).
     rules: std::sync::RwLock<Arc<rules::Rules>>,
     last_deployment_check: std::sync::Mutex<Option<std::time::Instant>>,
+    last_organization_refresh: std::sync::Mutex<Option<std::time::Instant>>,
     pub(crate) manager_uin: Option<u64>,
     pub(crate) deprovision: crate::config::Deprovision,
-    /// Role configurations per zone and the organization's member accounts, cached briefly:
-    /// rules resolve names and "all accounts" on every assignment sync.
+    /// Role configurations per zone, cached briefly: rules resolve names on every assignment
+    /// sync.
     role_cache: std::sync::Mutex<HashMap<String, (std::time::Instant, Vec<crate::tencent::model::RoleConfiguration>)>>,
-    member_cache: std::sync::Mutex<Option<(std::time::Instant, Vec<u64>)>>,
+    /// This process's copy of the organization snapshot (see `organization`), and one
+    /// refresh at a time.
+    org_copy: std::sync::Mutex<Option<(std::time::Instant, Arc<organization::Organization>)>>,
+    org_refreshing: tokio::sync::Mutex<()>,
     /// This process's lease owner id.
     owner: String,
     wake: Notify,
@@ -185,9 +190,11 @@ impl Engine {
             clock,
             rules: std::sync::RwLock::new(Arc::new(rules)),
             last_deployment_check: Default::default(),
+            last_organization_refresh: Default::default(),
             manager_uin,
             role_cache: Default::default(),
-            member_cache: Default::default(),
+            org_copy: Default::default(),
+            org_refreshing: Default::default(),
             owner: format!("worker-{}", uuid::Uuid::new_v4()),
             wake: Notify::new(),
             completed: Notify::new(),

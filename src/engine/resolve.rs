@@ -20,6 +20,10 @@ impl Engine {
             return Ok(problems);
         }
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        // The snapshot the new rules resolve against must know what validation just saw.
+        if let Err(e) = self.refresh_organization("rules reloaded").await {
+            tracing::warn!(error = %e, "the organization snapshot was not refreshed with the new rules");
+        }
         self.queue_assignment_syncs().await;
         Ok(problems)
     }
@@ -92,22 +96,9 @@ impl Engine {
         Ok(list)
     }
 
-    /// The organization's member account UINs (cached for a short while).
+    /// The organization's member account UINs (from the organization snapshot).
     pub(crate) async fn member_uins(&self) -> Result<Vec<u64>, CicError> {
-        if let Some((at, list)) = lock(&self.member_cache).as_ref() {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(list.clone());
-            }
-        }
-        let list: Vec<u64> = self
-            .client
-            .organization_members()
-            .await?
-            .into_iter()
-            .map(|m| m.member_uin)
-            .collect();
-        *lock(&self.member_cache) = Some((std::time::Instant::now(), list.clone()));
-        Ok(list)
+        Ok(self.organization().await?.uins())
     }
 
     /// What the rules give a group of `tenant` named `display_name`, resolved into (role
@@ -123,7 +114,7 @@ impl Engine {
             return Ok(Ok(Vec::new()));
         }
         let roles = self.role_configurations(&tenant.zone_id).await?;
-        let mut members: Option<Vec<u64>> = None;
+        let org = self.organization().await?;
         let mut out = Vec::new();
         for (role, target) in wanted {
             let id = match &role {
@@ -136,18 +127,17 @@ impl Engine {
                     tenant.zone_id
                 )));
             };
-            if members.is_none() {
-                members = Some(self.member_uins().await?);
-            }
-            let m = members.as_deref().unwrap_or_default();
             match target {
-                rules::Target::Uin(u) if m.contains(&u) || Some(u) == self.manager_uin => out.push((id, u)),
+                rules::Target::Uin(u) if org.contains(u) || Some(u) == self.manager_uin => out.push((id, u)),
                 rules::Target::Uin(u) => {
                     return Ok(Err(format!(
                         "group {display_name:?}: account {u} is not a member account of the organization"
                     )));
                 }
-                rules::Target::AllAccounts => out.extend(m.iter().map(|u| (id.clone(), *u))),
+                other => match org.accounts_of(&other) {
+                    Ok(accounts) => out.extend(accounts.into_iter().map(|(u, _)| (id.clone(), u))),
+                    Err(e) => return Ok(Err(format!("group {display_name:?}: {e}"))),
+                },
             }
         }
         out.sort();
@@ -171,9 +161,11 @@ impl Engine {
         if rules.is_empty() {
             return Ok(problems);
         }
-        let mut members: Option<Vec<u64>> = None;
+        // Read now, not from the snapshot: a rule may name a department created since.
+        let mut org: Option<organization::Organization> = None;
         for t in self.live_policies() {
             let (roles, uins) = rules.references(&t.name);
+            let selections = rules.selections(&t.name);
             let known = self.role_configurations(&t.zone_id).await?;
             for r in roles {
                 let found = match &r {
@@ -192,13 +184,17 @@ impl Engine {
                     ));
                 }
             }
-            if !uins.is_empty() {
-                if members.is_none() {
-                    members = Some(self.member_uins().await?);
+            if (!uins.is_empty() || !selections.is_empty()) && org.is_none() {
+                org = Some(self.fetch_organization().await?);
+            }
+            if let Some(o) = &org {
+                for (label, sel) in &selections {
+                    if let Err(e) = o.select(sel) {
+                        problems.push(format!("tenant {}: {label}: {e}", t.name));
+                    }
                 }
-                let m = members.as_deref().unwrap_or_default();
                 for u in uins {
-                    if !m.contains(&u) && Some(u) != self.manager_uin {
+                    if !o.contains(u) && Some(u) != self.manager_uin {
                         problems.push(format!(
                             "tenant {}: account {u} is not a member account of the organization",
                             t.name
@@ -208,5 +204,34 @@ impl Engine {
             }
         }
         Ok(problems)
+    }
+
+    /// For each live tenant and each static rule, the accounts it resolves to now, with why
+    /// (`check-config --online`). Reads the organization from Identity Center.
+    pub async fn rule_accounts(&self) -> Result<Vec<String>, CicError> {
+        let org = self.fetch_organization().await?;
+        let rules = self.rules();
+        let mut out = Vec::new();
+        let mut tenants: Vec<&TenantPolicy> = self.live_policies().collect();
+        tenants.sort_by(|a, b| a.name.cmp(&b.name));
+        for t in tenants {
+            for (label, targets) in rules.targets(&t.name) {
+                let mut accounts = Vec::new();
+                for target in &targets {
+                    match org.accounts_of(target) {
+                        Ok(list) => accounts.extend(list.into_iter().map(|(u, via)| format!("{u} ({via})"))),
+                        Err(e) => accounts.push(format!("unresolved: {e}")),
+                    }
+                }
+                out.push(format!(
+                    "tenant {}: {label}: {} account(s){}{}",
+                    t.name,
+                    accounts.len(),
+                    if accounts.is_empty() { "" } else { ": " },
+                    accounts.join(", ")
+                ));
+            }
+        }
+        Ok(out)
     }
 }

@@ -4,7 +4,9 @@
 
 use regex::Regex;
 
-use crate::config::{AssignmentConfig, ConfigError};
+use std::collections::BTreeMap;
+
+use crate::config::{AssignmentConfig, ConfigError, DepartmentRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RoleRef {
@@ -16,6 +18,51 @@ pub enum RoleRef {
 pub enum Target {
     Uin(u64),
     AllAccounts,
+    /// Accounts chosen by the organization: departments, tags, exclusions (resolved against
+    /// the organization snapshot, so they follow it as it changes).
+    Select(Selection),
+}
+
+/// Which member accounts a department or tag rule targets.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Selection {
+    /// Empty: every member account (then `tags` or `exclude` narrow it).
+    pub departments: Vec<DepartmentRef>,
+    pub include_sub_departments: bool,
+    /// An account must carry every one.
+    pub tags: BTreeMap<String, String>,
+    pub exclude: Vec<u64>,
+}
+
+impl std::fmt::Display for Selection {
+    /// The target as the rule writes it: "departments Production/Payments (with
+    /// sub-departments), tags env=prod, except 100000000009".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.departments.is_empty() {
+            parts.push("member accounts".to_owned());
+        } else {
+            let names: Vec<String> = self.departments.iter().map(ToString::to_string).collect();
+            parts.push(format!(
+                "departments {} ({} sub-departments)",
+                names.join(", "),
+                if self.include_sub_departments {
+                    "with"
+                } else {
+                    "without"
+                }
+            ));
+        }
+        if !self.tags.is_empty() {
+            let tags: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.push(format!("tags {}", tags.join(", ")));
+        }
+        if !self.exclude.is_empty() {
+            let ex: Vec<String> = self.exclude.iter().map(u64::to_string).collect();
+            parts.push(format!("except {}", ex.join(", ")));
+        }
+        f.write_str(&parts.join(", "))
+    }
 }
 
 #[derive(Debug)]
@@ -69,10 +116,17 @@ impl Rules {
                 (None, Some(name)) => Some(RoleRef::Name(name.clone())),
                 (None, None) => None,
             };
-            let targets = if a.all_accounts {
+            let targets = if !a.target_uins.is_empty() {
+                a.target_uins.iter().copied().map(Target::Uin).collect()
+            } else if a.all_accounts && a.account_tags.is_empty() && a.exclude_uins.is_empty() {
                 vec![Target::AllAccounts]
             } else {
-                a.target_uins.iter().copied().map(Target::Uin).collect()
+                vec![Target::Select(Selection {
+                    departments: a.departments.clone(),
+                    include_sub_departments: a.include_sub_departments,
+                    tags: a.account_tags.clone(),
+                    exclude: a.exclude_uins.clone(),
+                })]
             };
             rules.push(Rule {
                 label,
@@ -133,6 +187,30 @@ impl Rules {
         out
     }
 
+    /// Each static rule of `tenant` with its targets (`check-config --online`).
+    pub fn targets(&self, tenant: &str) -> Vec<(String, Vec<Target>)> {
+        self.rules
+            .iter()
+            .filter(|r| r.tenant.as_deref().is_none_or(|t| t == tenant) && r.role.is_some())
+            .map(|r| (r.label.clone(), r.targets.clone()))
+            .collect()
+    }
+
+    /// The department and tag selections of the rules of `tenant`, with each rule's label
+    /// (validation, `check-config --online`, the refresh's fuse).
+    pub fn selections(&self, tenant: &str) -> Vec<(String, Selection)> {
+        self.rules
+            .iter()
+            .filter(|r| r.tenant.as_deref().is_none_or(|t| t == tenant))
+            .flat_map(|r| {
+                r.targets.iter().filter_map(|t| match t {
+                    Target::Select(s) => Some((r.label.clone(), s.clone())),
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+
     /// Every role configuration and explicit account the static rules of `tenant` name (for
     /// validation at start-up).
     pub fn references(&self, tenant: &str) -> (Vec<RoleRef>, Vec<u64>) {
@@ -146,7 +224,7 @@ impl Rules {
             roles.extend(r.role.clone());
             uins.extend(r.targets.iter().filter_map(|t| match t {
                 Target::Uin(u) => Some(*u),
-                Target::AllAccounts => None,
+                Target::AllAccounts | Target::Select(_) => None,
             }));
         }
         roles.sort();

@@ -139,6 +139,17 @@ impl Engine {
                         tracing::info!(drift = ?report.tenants, skipped = ?report.skipped, "periodic reconciliation");
                     });
                 }
+                if self.organization_refresh_due() && self.live_policies().next().is_some() {
+                    let engine = self.clone();
+                    let lost = lost.clone();
+                    tracker.spawn(async move {
+                        tokio::select! {
+                            _ = lost.cancelled() => {}
+                            // Failures are logged, counted and raised as an alarm inside.
+                            _ = engine.refresh_organization("periodic") => {}
+                        }
+                    });
+                }
                 if self.deployment_check_due() {
                     let engine = self.clone();
                     let lost = lost.clone();
@@ -294,6 +305,22 @@ impl Engine {
             return false;
         };
         let due = at.elapsed() >= Duration::from_secs(self.config.reconcile_interval_secs);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    }
+
+    /// Whether the periodic organization refresh is due (and marks it started). The first
+    /// runs when this process starts leading.
+    pub(super) fn organization_refresh_due(&self) -> bool {
+        let mut last = lock(&self.last_organization_refresh);
+        let every = self.config.organization_refresh_secs;
+        let due = match *last {
+            None => true,
+            Some(_) if every == 0 => false,
+            Some(t) => t.elapsed() >= Duration::from_secs(every),
+        };
         if due {
             *last = Some(std::time::Instant::now());
         }

@@ -123,6 +123,7 @@ pub fn router(auth: Arc<AdminAuth>) -> Router<AppState> {
         .route("/admin/jobs/{id}/retry", post(retry_one))
         .route("/admin/jobs/retry-parked", post(retry_parked))
         .route("/admin/jobs/release-held", post(release_held))
+        .route("/admin/organization/refresh", post(refresh_organization))
         .route("/admin/provision", post(provision))
         .route("/admin/tasks", get(tasks))
         .route("/admin/reconcile", post(reconcile))
@@ -218,9 +219,26 @@ async fn retry_parked(State(state): State<AppState>, Query(q): Query<TenantQuery
 }
 
 /// Releases the operations the destructive-change fuse holds, and clears its alarm.
+/// Releases what the fuse holds: operations (of `?tenant=`, or all) and, without a tenant, an
+/// organization refresh it kept aside.
 async fn release_held(State(state): State<AppState>, Query(q): Query<TenantQuery>) -> Result<Json<Value>, AdminError> {
     let n = state.engine.release_held(q.tenant.as_deref()).await?;
-    Ok(Json(json!({"released": n})))
+    let organization = match q.tenant {
+        Some(_) => false,
+        None => state.engine.release_held_organization().await?,
+    };
+    Ok(Json(json!({"released": n, "organizationReleased": organization})))
+}
+
+/// Reads the organization now (instead of at the next `engine.organization_refresh_secs`).
+async fn refresh_organization(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
+    use crate::engine::organization::RefreshError;
+    match state.engine.refresh_organization("admin request").await {
+        Ok(done) => Ok(Json(serde_json::to_value(done).unwrap_or(Value::Null))),
+        Err(RefreshError::Store(e)) => Err(e.into()),
+        Err(e @ RefreshError::Cic(_)) => Err(AdminError(StatusCode::BAD_GATEWAY, e.to_string())),
+        Err(e @ RefreshError::Rules(_)) => Err(AdminError(StatusCode::CONFLICT, e.to_string())),
+    }
 }
 
 #[derive(Deserialize)]

@@ -169,6 +169,8 @@ pub async fn gather(state: &AppState) -> Result<Value, StoreError> {
         "tasksInProgress": tasks,
         "failures": failures,
         "alarms": alarms,
+        // The organization snapshot department and tag rules resolve against.
+        "organization": state.engine.organization_status().await?,
         "identityCenter": {
             "endpoint": state.engine.identity_center_endpoint().as_str(),
             "reachable": reachable,

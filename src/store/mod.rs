@@ -12,6 +12,7 @@
 pub mod health;
 pub mod leader;
 pub mod ops;
+mod organization;
 mod outbox;
 mod postgres;
 mod resources;
@@ -31,6 +32,7 @@ pub use ops::{
     Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, QueueCount, TaskRow, TaskStatus,
     TenantSnapshot, Write,
 };
+pub use organization::OrganizationRow;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

@@ -10,7 +10,7 @@ use super::ops::{
     TenantSnapshot, Write, link_kind, ts,
 };
 use super::sql::stmt;
-use super::writes::{apply_write, drop_resource, enqueue};
+use super::writes::{apply_write, drop_resource, enqueue, enqueue_assign_syncs};
 use super::{Store, StoreError};
 use crate::scim::schema::ResourceKind;
 
@@ -483,16 +483,9 @@ impl Store {
         let r: Result<_, StoreError> = async {
             let now_s = ts(now);
             let mut tx = self.begin().await?;
-            let groups: Vec<String> =
-                stmt("SELECT scim_id FROM cic_links WHERE tenant = $1 AND kind = 'group' ORDER BY scim_id")
-                    .bind(tenant)
-                    .scalars(tx.on())
-                    .await?;
-            for g in &groups {
-                enqueue(&mut tx, tenant, OpKind::AssignSync, g, None, &Value::Null, &now_s).await?;
-            }
+            let queued = enqueue_assign_syncs(&mut tx, tenant, &now_s).await?;
             tx.commit().await?;
-            Ok(groups.len() as u64)
+            Ok(queued)
         }
         .await;
         self.observe(r, false)

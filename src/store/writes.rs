@@ -193,6 +193,20 @@ pub(super) async fn apply_write(tx: &mut Tx<'_>, w: &Write, now_s: &str) -> Resu
     }
 }
 
+/// Queues an assignment sync of every linked group of `tenant` (a rule or the organization
+/// changed); returns how many.
+pub(super) async fn enqueue_assign_syncs(tx: &mut Tx<'_>, tenant: &str, now: &str) -> Result<u64, StoreError> {
+    let groups: Vec<String> =
+        stmt("SELECT scim_id FROM cic_links WHERE tenant = $1 AND kind = 'group' ORDER BY scim_id")
+            .bind(tenant)
+            .scalars(tx.on())
+            .await?;
+    for g in &groups {
+        enqueue(tx, tenant, OpKind::AssignSync, g, None, &Value::Null, now).await?;
+    }
+    Ok(groups.len() as u64)
+}
+
 /// Records one operation, unless an equivalent one is already queued: operations sync state
 /// read at execution time, so a pending sync of the same resource that is still the latest
 /// operation on it covers this change too (a newer update supersedes an older one). A
