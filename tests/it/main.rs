@@ -14,6 +14,7 @@ mod faults;
 mod helpers;
 mod jwt;
 mod ops;
+mod organization;
 mod outbox;
 mod reconcile;
 mod replicas;

@@ -1,0 +1,311 @@
+//! Department and tag rules (issue 15), end to end: the emulator models the organization's
+//! departments and member accounts, accounts move (through the Organization API, as in
+//! Tencent Cloud's console) or change tags, and the daemon follows within one refresh.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::engine::{drain, spawn_live};
+use crate::helpers::{ADMIN_TOKEN, TestApp};
+use crate::tencent_harness::{TestEmulator, create_role_configuration, spawn_emulator};
+use cic_bridge::config::{AssignmentConfig, DepartmentRef};
+use cic_bridge::emulator::EmulatorConfig;
+use cic_bridge::tencent::model::{MoveOrganizationNodeMembers, TaskState};
+
+const A: u64 = 100_000_000_001;
+const B: u64 = 100_000_000_002;
+const C: u64 = 100_000_000_003;
+const D: u64 = 100_000_000_004;
+
+/// A (Production), B (Production/Payments), C (Sandbox), D (the root).
+fn tree(c: &mut EmulatorConfig) {
+    c.settings.task_delay = Duration::from_millis(100);
+    c.settings.member_uins = vec![A, B, C, D];
+    c.settings.departments = vec![
+        ("Production".into(), vec![A]),
+        ("Production/Payments".into(), vec![B]),
+        ("Sandbox".into(), vec![C]),
+    ];
+}
+
+fn dept(path: &str) -> DepartmentRef {
+    DepartmentRef::Path(path.into())
+}
+
+/// (role configuration name, account) of every role assignment in the emulator.
+fn grants(emu: &TestEmulator) -> BTreeSet<(String, u64)> {
+    let s = emu.emulator.snapshot();
+    s.assignments
+        .iter()
+        .map(|a| {
+            let name = s
+                .role_configurations
+                .iter()
+                .find(|r| r.role_configuration_id == a.role_configuration_id)
+                .map(|r| r.role_configuration_name.clone())
+                .unwrap_or_default();
+            (name, a.target_uin)
+        })
+        .collect()
+}
+
+fn set(pairs: &[(&str, u64)]) -> BTreeSet<(String, u64)> {
+    pairs.iter().map(|(n, u)| ((*n).to_owned(), *u)).collect()
+}
+
+async fn admin(app: &TestApp, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let r = app
+        .client
+        .request(method, format!("{}{path}", app.root))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn refresh(app: &TestApp) -> Value {
+    let (code, body) = admin(app, reqwest::Method::POST, "/admin/organization/refresh").await;
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+async fn move_to(emu: &TestEmulator, path: &str, uins: &[u64]) {
+    let node_id = emu.emulator.department_id(path).expect("department exists");
+    emu.client()
+        .call(&MoveOrganizationNodeMembers {
+            node_id,
+            member_uin: uins.to_vec(),
+        })
+        .await
+        .expect("moved");
+}
+
+async fn failed(app: &TestApp) -> Vec<String> {
+    crate::db::strings(&app.db_url, "SELECT last_error FROM operations WHERE state = 'failed'").await
+}
+
+fn all_tasks_succeeded(emu: &TestEmulator) {
+    let tasks = emu.emulator.snapshot().tasks;
+    assert!(!tasks.is_empty());
+    assert!(
+        tasks.iter().all(|t| t.status == TaskState::Success),
+        "every task ends Success: {tasks:?}"
+    );
+}
+
+#[tokio::test]
+async fn accounts_moved_in_and_out_of_a_department_follow_within_one_refresh() {
+    let emu = spawn_emulator(tree).await;
+    create_role_configuration(&emu.client(), &emu.zone(), "OpsAccess").await;
+    create_role_configuration(&emu.client(), &emu.zone(), "ReadOnly").await;
+    let app = spawn_live(&emu, |c| {
+        c.engine.organization_refresh_secs = 0;
+        c.assignments = vec![
+            AssignmentConfig {
+                group: Some("payments-oncall".into()),
+                role_configuration: Some("OpsAccess".into()),
+                departments: vec![dept("Production")],
+                ..Default::default()
+            },
+            AssignmentConfig {
+                group: Some("payments-oncall".into()),
+                role_configuration: Some("ReadOnly".into()),
+                target_uins: vec![D],
+                ..Default::default()
+            },
+        ];
+    })
+    .await;
+    let u = app.create_user("oncall@corp.example").await;
+    app.create_group("payments-oncall", &[&u]).await;
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed(&app).await);
+    assert_eq!(
+        grants(&emu),
+        set(&[("OpsAccess", A), ("OpsAccess", B), ("ReadOnly", D)]),
+        "Production and its sub-department Payments"
+    );
+
+    // C joins Production/Payments in the console: one refresh, and it has the role.
+    move_to(&emu, "Production/Payments", &[C]).await;
+    let r = refresh(&app).await;
+    assert_eq!(r["outcome"], "applied", "{r}");
+    assert_eq!((r["assignmentsAdded"].as_u64(), r["assignmentsRemoved"].as_u64()), (Some(1), Some(0)));
+    drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(
+        grants(&emu),
+        set(&[("OpsAccess", A), ("OpsAccess", B), ("OpsAccess", C), ("ReadOnly", D)])
+    );
+
+    // B leaves for Sandbox: it loses that rule's assignment, and only that one.
+    move_to(&emu, "Sandbox", &[B]).await;
+    let r = refresh(&app).await;
+    assert_eq!((r["assignmentsAdded"].as_u64(), r["assignmentsRemoved"].as_u64()), (Some(0), Some(1)), "{r}");
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed(&app).await);
+    assert_eq!(
+        grants(&emu),
+        set(&[("OpsAccess", A), ("OpsAccess", C), ("ReadOnly", D)])
+    );
+    // Nothing changed since: a refresh is a no-op.
+    assert_eq!(refresh(&app).await["outcome"], "unchanged");
+    drain(&app, Duration::from_secs(10)).await;
+
+    let stats = emu.emulator.stats();
+    assert_eq!(stats.calls("CreateRoleAssignment"), 4, "A, B, D, then C: each once");
+    assert_eq!(stats.calls("DeleteRoleAssignment"), 1, "B's OpsAccess, once");
+    all_tasks_succeeded(&emu);
+
+    // explain says why each account is targeted.
+    let (code, e) = admin(&app, reqwest::Method::GET, "/admin/explain?user=oncall@corp.example").await;
+    assert_eq!(code, 200, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("via") && text.contains("department Production"), "{text}");
+    let (_, e) = admin(&app, reqwest::Method::GET, &format!("/admin/explain?account={C}")).await;
+    assert!(
+        e.to_string().contains("department Production (assignments[0]"),
+        "C is in Production/Payments, under the rule's Production: {e}"
+    );
+
+    // /admin/status shows the snapshot.
+    let (_, s) = admin(&app, reqwest::Method::GET, "/admin/status").await;
+    let o = &s["organization"];
+    assert_eq!((o["accounts"].as_u64(), o["departments"].as_u64()), (Some(4), Some(4)), "{o}");
+    assert!(o["lastError"].is_null() && o["held"].is_null(), "{o}");
+}
+
+#[tokio::test]
+async fn tags_and_top_level_departments_are_followed_by_the_periodic_refresh() {
+    let emu = spawn_emulator(|c| {
+        tree(c);
+        c.settings.member_tags = vec![(A, "env".into(), "prod".into()), (C, "env".into(), "dev".into())];
+    })
+    .await;
+    create_role_configuration(&emu.client(), &emu.zone(), "OpsAccess").await;
+    create_role_configuration(&emu.client(), &emu.zone(), "Auditor").await;
+    let app = spawn_live(&emu, |c| {
+        c.engine.organization_refresh_secs = 1;
+        c.assignments = vec![
+            AssignmentConfig {
+                group: Some("sre".into()),
+                role_configuration: Some("OpsAccess".into()),
+                account_tags: [("env".to_owned(), "prod".to_owned())].into(),
+                ..Default::default()
+            },
+            AssignmentConfig {
+                group: Some("sre".into()),
+                role_configuration: Some("Auditor".into()),
+                departments: vec![dept("Production")],
+                include_sub_departments: false,
+                ..Default::default()
+            },
+        ];
+    })
+    .await;
+    let u = app.create_user("sre@corp.example").await;
+    app.create_group("sre", &[&u]).await;
+    drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(
+        grants(&emu),
+        set(&[("OpsAccess", A), ("Auditor", A)]),
+        "tag env=prod; Production without its sub-department Payments"
+    );
+
+    // Tags change in Tencent Cloud: C becomes prod, A becomes dev. No refresh is asked for;
+    // the periodic one (every second here) finds it.
+    emu.emulator.set_member_tags(C, &[("env", "prod")]);
+    emu.emulator.set_member_tags(A, &[("env", "dev")]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while grants(&emu) != set(&[("OpsAccess", C), ("Auditor", A)]) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tag change was not followed: {:?}",
+            grants(&emu)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed(&app).await);
+    let stats = emu.emulator.stats();
+    assert_eq!(stats.calls("CreateRoleAssignment"), 3);
+    assert_eq!(stats.calls("DeleteRoleAssignment"), 1);
+    all_tasks_succeeded(&emu);
+    let (_, e) = admin(&app, reqwest::Method::GET, "/admin/explain?user=sre@corp.example").await;
+    assert!(e.to_string().contains("tag env=prod"), "{e}");
+}
+
+#[tokio::test]
+async fn a_refresh_that_would_empty_a_department_rule_trips_the_fuse_and_a_failed_one_changes_nothing() {
+    let emu = spawn_emulator(|c| {
+        tree(c);
+        c.settings.departments.push(("Production/Core".into(), vec![D]));
+    })
+    .await;
+    create_role_configuration(&emu.client(), &emu.zone(), "OpsAccess").await;
+    let app = spawn_live(&emu, |c| {
+        c.engine.organization_refresh_secs = 0;
+        c.engine.fuse_share = 0.5;
+        c.engine.fuse_min = 1;
+        c.assignments = vec![AssignmentConfig {
+            group: Some("ops".into()),
+            role_configuration: Some("OpsAccess".into()),
+            departments: vec![dept("Production")],
+            ..Default::default()
+        }];
+    })
+    .await;
+    let u = app.create_user("ops@corp.example").await;
+    app.create_group("ops", &[&u]).await;
+    drain(&app, Duration::from_secs(30)).await;
+    let before = set(&[("OpsAccess", A), ("OpsAccess", B), ("OpsAccess", D)]);
+    assert_eq!(grants(&emu), before);
+
+    // A failed refresh (Identity Center throttles it) keeps the snapshot and raises an alarm.
+    move_to(&emu, "Sandbox", &[D]).await;
+    emu.emulator.inject_fault_on(
+        "DescribeOrganizationMembers",
+        cic_bridge::emulator::Fault::RequestLimitExceeded,
+    );
+    let (code, body) = admin(&app, reqwest::Method::POST, "/admin/organization/refresh").await;
+    assert_eq!(code, 502, "{body}");
+    let (_, s) = admin(&app, reqwest::Method::GET, "/admin/status").await;
+    assert!(
+        s["organization"]["lastError"].as_str().unwrap_or_default().contains("RequestLimitExceeded"),
+        "{}",
+        s["organization"]
+    );
+    assert!(s["alarms"].to_string().contains("organizationRefresh"), "{}", s["alarms"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain(&app, Duration::from_secs(10)).await;
+    assert_eq!(grants(&emu), before, "nothing changed");
+
+    // Every account leaves Production: 3 removals against a limit of 2 (50% of 3).
+    move_to(&emu, "Sandbox", &[A, B]).await;
+    let r = refresh(&app).await;
+    assert_eq!(r["outcome"], "held", "{r}");
+    assert_eq!((r["assignmentsRemoved"].as_u64(), r["limit"].as_u64()), (Some(3), Some(2)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain(&app, Duration::from_secs(10)).await;
+    assert_eq!(grants(&emu), before, "held, not applied");
+    let (_, s) = admin(&app, reqwest::Method::GET, "/admin/status").await;
+    assert!(s["alarms"].to_string().contains("organizationFuse"), "{}", s["alarms"]);
+    assert!(!s["alarms"].to_string().contains("organizationRefresh"), "the failure alarm cleared");
+    assert!(s["organization"]["held"].as_str().is_some(), "{}", s["organization"]);
+    // Asking again does not get past the fuse…
+    assert_eq!(refresh(&app).await["outcome"], "held");
+    // …an operator's release does.
+    let (code, body) = admin(&app, reqwest::Method::POST, "/admin/jobs/release-held").await;
+    assert_eq!((code, body["organizationReleased"].as_bool()), (200, Some(true)), "{body}");
+    let states = drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(states.get("failed"), None, "{:?}", failed(&app).await);
+    assert!(grants(&emu).is_empty(), "{:?}", grants(&emu));
+    assert_eq!(emu.emulator.stats().calls("DeleteRoleAssignment"), 3);
+    let (_, s) = admin(&app, reqwest::Method::GET, "/admin/status").await;
+    assert!(!s["alarms"].to_string().contains("organizationFuse"), "{}", s["alarms"]);
+    assert_eq!(refresh(&app).await["outcome"], "unchanged");
+    all_tasks_succeeded(&emu);
+}
