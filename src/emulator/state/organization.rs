@@ -233,7 +233,8 @@ impl Org {
     }
 
     /// The child of `parent` named `name`. Names compare case-insensitively, like every other
-    /// name in the emulator (Tencent documents no case rule).
+    /// name in the emulator (Tencent documents no case rule). Uniqueness is among siblings: the
+    /// FAQ's organization-wide rule reads like a copy of AWS's (see docs/emulator.md).
     fn child(&self, parent: i64, name: &str) -> Option<i64> {
         let name = lower(name);
         self.nodes
