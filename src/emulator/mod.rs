@@ -8,6 +8,8 @@
 mod http;
 pub mod state;
 mod throttle;
+#[cfg(test)]
+mod wire_tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -32,6 +34,9 @@ pub use state::{ACTIONS, Settings, Snapshot, TaskRecord};
 pub const DEFAULT_MANAGER_UIN: u64 = 100_000_000_000;
 /// Member accounts when none are given.
 pub const DEFAULT_MEMBER_UINS: [u64; 2] = [100_000_000_001, 100_000_000_002];
+/// Departments the organization may hold when no setting says otherwise (the root not counted).
+/// Tencent publishes no such limit.
+pub const DEFAULT_DEPARTMENT_LIMIT: u64 = 1000;
 /// Role configurations present from the start, so a bridge configuration can name a known id.
 pub const SEED_ROLE_CONFIGURATIONS: [(&str, &str); 2] = [
     ("rc-devadmin0001", "DevAdministrator"),
@@ -52,6 +57,14 @@ pub struct EmulatorArgs {
     /// 100000000002. The admin account is 100000000000.
     #[arg(long = "member-uin", value_name = "N")]
     pub member_uin: Vec<u64>,
+    /// A department of the organization and the member accounts in it (repeatable):
+    /// `Production/Payments=100000000002,100000000003` creates each missing level below the root.
+    /// Accounts not placed are in the root department.
+    #[arg(long = "department", value_name = "PATH[=UIN,...]", value_parser = parse_department)]
+    pub department: Vec<(String, Vec<u64>)>,
+    /// A tag on a member account (repeatable): `100000000002:env=prod`.
+    #[arg(long = "member-tag", value_name = "UIN:KEY=VALUE", value_parser = parse_member_tag)]
+    pub member_tag: Vec<(u64, String, String)>,
     /// Requests per second per (SecretId, action); GetTaskStatus and GetProvisioningTaskStatus
     /// keep their own 220/s. 0 disables throttling.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RATE_LIMIT)]
@@ -158,6 +171,9 @@ impl EmulatorConfig {
                 zone_name: "cic-bridge-emulator".to_owned(),
                 manager_uin: DEFAULT_MANAGER_UIN,
                 member_uins: DEFAULT_MEMBER_UINS.to_vec(),
+                departments: Vec::new(),
+                member_tags: Vec::new(),
+                department_limit: DEFAULT_DEPARTMENT_LIMIT,
                 user_limit: 1000,
                 group_limit: 500,
                 role_configuration_limit: 1000,
@@ -197,6 +213,14 @@ impl EmulatorConfig {
         if !args.member_uin.is_empty() {
             config.settings.member_uins = args.member_uin.clone();
         }
+        config.settings.departments = args.department.clone();
+        config.settings.member_tags = args.member_tag.clone();
+        let problems = state::organization_problems(&config.settings);
+        anyhow::ensure!(
+            problems.is_empty(),
+            "the organization's flags do not fit together: {}",
+            problems.join("; ")
+        );
         anyhow::ensure!(
             (0.0..=1.0).contains(&args.fault_rate),
             "--fault-rate must be between 0 and 1, got {}",
@@ -215,6 +239,35 @@ impl EmulatorConfig {
         config.fault_rate = args.fault_rate;
         Ok(config)
     }
+}
+
+/// `--department PATH[=UIN,...]`: a path of department names below the root and the member
+/// accounts placed there (none: an empty department).
+fn parse_department(value: &str) -> Result<(String, Vec<u64>), String> {
+    let (path, uins) = value.split_once('=').unwrap_or((value, ""));
+    let path = path.trim();
+    if path.split('/').all(str::is_empty) {
+        return Err(format!("expected PATH[=UIN,...], got {value:?}"));
+    }
+    let uins = uins
+        .split(',')
+        .map(str::trim)
+        .filter(|uin| !uin.is_empty())
+        .map(|uin| uin.parse().map_err(|_| format!("{uin:?} is not an account UIN")))
+        .collect::<Result<_, _>>()?;
+    Ok((path.to_owned(), uins))
+}
+
+/// `--member-tag UIN:KEY=VALUE` (the value may be empty, the key may not).
+fn parse_member_tag(value: &str) -> Result<(u64, String, String), String> {
+    let bad = || format!("expected UIN:KEY=VALUE, got {value:?}");
+    let (uin, tag) = value.split_once(':').ok_or_else(bad)?;
+    let (key, tag_value) = tag.split_once('=').ok_or_else(bad)?;
+    let uin = uin.trim().parse().map_err(|_| bad())?;
+    if key.is_empty() {
+        return Err(bad());
+    }
+    Ok((uin, key.to_owned(), tag_value.to_owned()))
 }
 
 fn is_id(value: &str, prefix: &str) -> bool {
@@ -378,6 +431,48 @@ impl Emulator {
         lock(&self.inner.state).slow_tasks_on_account(uin, extra);
     }
 
+    /// A new account joins the organization (on Tencent Cloud through an invitation or the
+    /// console), in the department at `department_path` (names below the root such as
+    /// `Production/Payments`, each missing level created; `None`: the root). From now on it is a
+    /// valid `MemberUin` target.
+    pub fn add_member_account(&self, uin: u64, department_path: Option<&str>) -> anyhow::Result<()> {
+        let now = self.inner.clock.now();
+        lock(&self.inner.state)
+            .add_member_account(uin, department_path, now)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// The account leaves the organization: CreateRoleAssignment, ProvisionRoleConfiguration
+    /// and DismantleRoleConfiguration on it get `FailedOperation.OrganizationMemberNotExist`.
+    pub fn remove_member_account(&self, uin: u64) -> anyhow::Result<()> {
+        lock(&self.inner.state)
+            .remove_member_account(uin)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Replaces a member account's tags with `(TagKey, TagValue)` pairs.
+    pub fn set_member_tags(&self, uin: u64, tags: &[(&str, &str)]) -> anyhow::Result<()> {
+        let now = self.inner.clock.now();
+        lock(&self.inner.state)
+            .set_member_tags(uin, tags, now)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Moves a member account to the department at `department_path` (each missing level
+    /// created; empty: the root), as the console would.
+    pub fn move_member_account(&self, uin: u64, department_path: &str) -> anyhow::Result<()> {
+        let now = self.inner.clock.now();
+        lock(&self.inner.state)
+            .move_member_account(uin, department_path, now)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// The NodeId of the department at `path` (names below the root, `/`-separated, compared
+    /// case-insensitively; empty: the root), if it exists.
+    pub fn department_id(&self, path: &str) -> Option<i64> {
+        lock(&self.inner.state).department_id(path)
+    }
+
     /// Turns the zone's SCIM synchronization switch on or off.
     pub fn set_scim_sync(&self, enabled: bool) {
         lock(&self.inner.state).set_scim_sync(enabled);
@@ -530,5 +625,87 @@ mod tests {
         assert!(config(&["--zone-id", "z-ABCDEFGH1234"]).is_err());
         assert!(config(&["--fault-rate", "1.5"]).is_err());
         assert!(config(&["--member-uin", "abc"]).is_err());
+    }
+
+    #[test]
+    fn organization_flags_build_the_starting_tree() {
+        let c = config(&[
+            "--member-uin",
+            "7",
+            "--member-uin",
+            "8",
+            "--department",
+            "Production/Payments=7, 8",
+            "--department",
+            "Sandbox",
+            "--member-tag",
+            "7:env=prod",
+            "--member-tag",
+            "8:team=",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.settings.departments,
+            vec![
+                ("Production/Payments".to_owned(), vec![7, 8]),
+                ("Sandbox".to_owned(), vec![])
+            ]
+        );
+        assert_eq!(
+            c.settings.member_tags,
+            vec![
+                (7, "env".to_owned(), "prod".to_owned()),
+                (8, "team".to_owned(), String::new())
+            ]
+        );
+        let emulator = Emulator::new(c);
+        let payments = emulator.department_id("Production/Payments").unwrap();
+        let members = emulator.snapshot().members;
+        assert_eq!((members[0].node_id, members[1].node_id), (payments, payments));
+        assert_eq!(members[0].tags[0].tag_value, "prod");
+
+        assert_eq!(config(&[]).unwrap().settings.department_limit, DEFAULT_DEPARTMENT_LIMIT);
+        for bad in [
+            &["--department", "Production=100000000009"][..],
+            &["--department", "=100000000001"],
+            &["--department", "/"],
+            &["--department", "Production=abc"],
+            &["--department", "Two words=100000000001"],
+            &["--department", "A=100000000001", "--department", "B=100000000001"],
+            &["--member-tag", "100000000001env=prod"],
+            &["--member-tag", "100000000001:env"],
+            &["--member-tag", "100000000001:=prod"],
+            &["--member-tag", "100000000009:env=prod"],
+            &["--member-uin", "100000000000"],
+        ] {
+            assert!(config(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn member_accounts_change_through_the_handle() {
+        let emulator = Emulator::new(EmulatorConfig::new(EmulatorCredential::new("id", "key")));
+        emulator
+            .add_member_account(100_000_000_003, Some("Production"))
+            .unwrap();
+        emulator
+            .move_member_account(100_000_000_001, "Production/Payments")
+            .unwrap();
+        emulator.set_member_tags(100_000_000_001, &[("env", "prod")]).unwrap();
+        emulator.remove_member_account(100_000_000_002).unwrap();
+        let production = emulator.department_id("Production").unwrap();
+        let payments = emulator.department_id("Production/Payments").unwrap();
+        let members: Vec<(u64, i64, usize)> = emulator
+            .snapshot()
+            .members
+            .iter()
+            .map(|m| (m.member_uin, m.node_id, m.tags.len()))
+            .collect();
+        assert_eq!(
+            members,
+            vec![(100_000_000_001, payments, 1), (100_000_000_003, production, 0)]
+        );
+        assert!(emulator.remove_member_account(100_000_000_002).is_err());
+        assert!(emulator.add_member_account(100_000_000_004, Some("Bad name")).is_err());
     }
 }

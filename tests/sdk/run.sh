@@ -28,10 +28,14 @@ unset TENCENTCLOUD_SESSION_TOKEN
 export EMULATOR_ENDPOINT="127.0.0.1:$PORT"
 export EMULATOR_ZONE_ID=z-sdktest00001
 export EMULATOR_MEMBER_UIN=100000000001
+# A second member account, started in a department of its own with a tag.
+export EMULATOR_DEPARTMENT_MEMBER_UIN=100000000002
 LOG="$TARGET_DIR/sdk-emulator.log"
 
 "$BIN" emulator --listen "$EMULATOR_ENDPOINT" --zone-id "$EMULATOR_ZONE_ID" \
-    --member-uin "$EMULATOR_MEMBER_UIN" --task-delay-ms 300 >"$LOG" 2>&1 &
+    --member-uin "$EMULATOR_MEMBER_UIN" --member-uin "$EMULATOR_DEPARTMENT_MEMBER_UIN" \
+    --department "Production=$EMULATOR_DEPARTMENT_MEMBER_UIN" \
+    --member-tag "$EMULATOR_DEPARTMENT_MEMBER_UIN:env=prod" --task-delay-ms 300 >"$LOG" 2>&1 &
 EMULATOR_PID=$!
 stop_emulator() {
     kill "$EMULATOR_PID" 2>/dev/null || true

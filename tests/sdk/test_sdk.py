@@ -8,6 +8,7 @@ import json
 import os
 import time
 import unittest
+import urllib.request
 
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -18,6 +19,7 @@ from tencentcloud.organization.v20210331 import models, organization_client
 ENDPOINT = os.environ["EMULATOR_ENDPOINT"]
 ZONE = os.environ["EMULATOR_ZONE_ID"]
 MEMBER = int(os.environ["EMULATOR_MEMBER_UIN"])
+DEPARTMENT_MEMBER = int(os.environ["EMULATOR_DEPARTMENT_MEMBER_UIN"])
 
 
 def client(secret_key=None):
@@ -129,6 +131,114 @@ class SdkAgainstEmulator(unittest.TestCase):
         with self.assertRaises(TencentCloudSDKException) as ctx:
             client().GetUser(request(models.GetUserRequest, ZoneId=ZONE, UserId="u-doesnotexist"))
         self.assert_code(ctx, "ResourceNotFound.UserNotExist")
+
+
+class SdkOrganizationAgainstEmulator(unittest.TestCase):
+    """The Organization's department tree (DescribeOrganizationNodes and the node actions)."""
+
+    def assert_code(self, ctx, code):
+        self.assertEqual(ctx.exception.get_code(), code, ctx.exception.get_message())
+
+    def all_nodes(self, c, limit=50, **fields):
+        nodes, offset = [], 0
+        while True:
+            page = c.DescribeOrganizationNodes(request(
+                models.DescribeOrganizationNodesRequest, Limit=limit, Offset=offset, **fields))
+            nodes.extend(page.Items or [])
+            offset += limit
+            if offset >= page.Total:
+                return nodes, page.Total
+
+    def members(self, c, **fields):
+        return c.DescribeOrganizationMembers(request(
+            models.DescribeOrganizationMembersRequest, Offset=0, Limit=50, **fields)).Items
+
+    def root_id(self, c):
+        nodes, _ = self.all_nodes(c)
+        return next(n.NodeId for n in nodes if n.ParentNodeId == 0)
+
+    def test_describe_nodes_pages_by_offset_and_limit(self):
+        c = client()
+        root = self.root_id(c)
+        added = [
+            c.AddOrganizationNode(request(
+                models.AddOrganizationNodeRequest, ParentNodeId=root, Name="sdk-page-%d" % i)).NodeId
+            for i in range(6)
+        ]
+        nodes, total = self.all_nodes(c, limit=4)
+        ids = [n.NodeId for n in nodes]
+        self.assertEqual(len(ids), total)
+        self.assertEqual(ids, sorted(set(ids)), "sorted by NodeId, each once")
+        self.assertTrue(set(added) <= set(ids))
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.DescribeOrganizationNodes(request(models.DescribeOrganizationNodesRequest, Limit=4, Offset=2))
+        self.assert_code(ctx, "InvalidParameter")
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.DescribeOrganizationNodes(request(models.DescribeOrganizationNodesRequest, Limit=51, Offset=0))
+        self.assert_code(ctx, "InvalidParameterValue")
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.DescribeOrganizationMembers(request(models.DescribeOrganizationMembersRequest, Limit=2, Offset=1))
+        self.assert_code(ctx, "InvalidParameter")
+        c.DeleteOrganizationNodes(request(models.DeleteOrganizationNodesRequest, NodeId=added))
+
+    def test_departments_members_and_their_lifecycle(self):
+        c = client()
+        root = self.root_id(c)
+        by_uin = {m.MemberUin: m for m in self.members(c)}
+        self.assertEqual((by_uin[MEMBER].NodeId, by_uin[MEMBER].NodeName), (root, "Root"))
+        self.assertEqual(by_uin[MEMBER].MemberType, "Create")
+        production = by_uin[DEPARTMENT_MEMBER]
+        self.assertEqual(production.NodeName, "Production")
+        self.assertEqual([(t.TagKey, t.TagValue) for t in production.Tags], [("env", "prod")])
+        tagged = self.members(c, Tags=[{"TagKey": "env", "TagValue": "prod"}])
+        self.assertEqual([m.MemberUin for m in tagged], [DEPARTMENT_MEMBER])
+
+        node = c.AddOrganizationNode(request(
+            models.AddOrganizationNodeRequest, ParentNodeId=production.NodeId, Name="sdk-Payments",
+            Remark="made by the SDK test", Tags=[{"TagKey": "team", "TagValue": "pay"}])).NodeId
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.AddOrganizationNode(request(
+                models.AddOrganizationNodeRequest, ParentNodeId=production.NodeId, Name="sdk-Payments"))
+        self.assert_code(ctx, "FailedOperation.OrganizationNodeNameUsed")
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.AddOrganizationNode(request(
+                models.AddOrganizationNodeRequest, ParentNodeId=root, Name="sdk payments"))
+        self.assert_code(ctx, "InvalidParameter")
+
+        c.UpdateOrganizationNode(request(models.UpdateOrganizationNodeRequest, NodeId=node, Name="sdk-Pay"))
+        found, _ = self.all_nodes(c, Tags=[{"TagKey": "team", "TagValue": "pay"}])
+        self.assertEqual([(n.NodeId, n.Name, n.ParentNodeId) for n in found], [(node, "sdk-Pay", production.NodeId)])
+        self.assertEqual(found[0].Remark, "made by the SDK test")
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.UpdateOrganizationNode(request(models.UpdateOrganizationNodeRequest, NodeId=987654, Name="x"))
+        self.assert_code(ctx, "FailedOperation.OrganizationNodeNotExist")
+
+        c.MoveOrganizationNodeMembers(request(
+            models.MoveOrganizationNodeMembersRequest, NodeId=node, MemberUin=[MEMBER]))
+        moved = self.members(c, NodeId=node)
+        self.assertEqual([(m.MemberUin, m.NodeName) for m in moved], [(MEMBER, "sdk-Pay")])
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.MoveOrganizationNodeMembers(request(
+                models.MoveOrganizationNodeMembersRequest, NodeId=node, MemberUin=[100000000099]))
+        self.assert_code(ctx, "FailedOperation.SomeUinsNotInOrganization")
+
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.DeleteOrganizationNodes(request(models.DeleteOrganizationNodesRequest, NodeId=[node]))
+        self.assert_code(ctx, "FailedOperation.OrganizationNodeNotEmpty")
+        with self.assertRaises(TencentCloudSDKException) as ctx:
+            c.DeleteOrganizationNodes(request(models.DeleteOrganizationNodesRequest, NodeId=[production.NodeId]))
+        self.assert_code(ctx, "FailedOperation.OrganizationNodeNotEmpty")
+
+        with urllib.request.urlopen("http://%s/_emulator/snapshot" % ENDPOINT, timeout=10) as answer:
+            snapshot = json.load(answer)
+        self.assertIn(node, [d["NodeId"] for d in snapshot["Departments"]])
+        self.assertIn((MEMBER, node), [(m["MemberUin"], m["NodeId"]) for m in snapshot["Members"]])
+
+        c.MoveOrganizationNodeMembers(request(
+            models.MoveOrganizationNodeMembersRequest, NodeId=root, MemberUin=[MEMBER]))
+        c.DeleteOrganizationNodes(request(models.DeleteOrganizationNodesRequest, NodeId=[node]))
+        remaining, _ = self.all_nodes(c)
+        self.assertNotIn(node, [n.NodeId for n in remaining])
 
 
 if __name__ == "__main__":

@@ -6,14 +6,18 @@
 //! in creation order, which is indistinguishable from a background worker to any client.
 //!
 //! This file holds the zone's state, the dispatch of actions and the checks they share; each
-//! resource's actions live in their own file (`zone`, `users`, `groups` with memberships,
-//! `role_configurations`, `deployments`, `assignments`, `tasks` with settlement), and every
-//! List action filters, orders and pages through `list::list`.
+//! resource's actions live in their own file (`zone`, `organization` with the department tree
+//! and the member accounts, `users`, `groups` with memberships, `role_configurations`,
+//! `deployments`, `assignments`, `tasks` with settlement), and every List action filters,
+//! orders and pages through `list::list`.
 
 mod assignments;
 mod deployments;
 mod groups;
 mod list;
+mod organization;
+#[cfg(test)]
+mod organization_tests;
 mod role_configurations;
 mod tasks;
 #[cfg(test)]
@@ -37,6 +41,7 @@ use crate::tencent::model::*;
 use assignments::{Assignment, AssignmentKey};
 use deployments::Deployment;
 use groups::Group;
+use organization::Org;
 use role_configurations::RoleConfig;
 use tasks::Task;
 pub use tasks::TaskRecord;
@@ -67,7 +72,17 @@ pub struct Settings {
     pub zone_id: String,
     pub zone_name: String,
     pub manager_uin: u64,
+    /// The organization's member accounts at start, in the root department unless
+    /// `departments` places them; tests add and remove accounts later through the `Emulator`.
     pub member_uins: Vec<u64>,
+    /// Departments at start: a path of names below the root (`Production/Payments`, each
+    /// missing level created) and the member accounts placed there.
+    pub departments: Vec<(String, Vec<u64>)>,
+    /// Tags on member accounts at start: (MemberUin, TagKey, TagValue).
+    pub member_tags: Vec<(u64, String, String)>,
+    /// Departments the organization may hold, the root not counted
+    /// (`LimitExceeded.NodeExceedLimit` beyond). Not published by Tencent; an emulator setting.
+    pub department_limit: u64,
     pub user_limit: u64,
     pub group_limit: u64,
     pub role_configuration_limit: u64,
@@ -108,12 +123,18 @@ pub struct Snapshot {
     pub assignments: Vec<RoleAssignments>,
     pub deployments: Vec<RoleConfigurationProvisionings>,
     pub tasks: Vec<TaskInfo>,
+    /// The organization's department tree, root first, by NodeId.
+    pub departments: Vec<OrgNode>,
+    /// The member accounts as DescribeOrganizationMembers answers them.
+    pub members: Vec<OrgMember>,
 }
 
 #[derive(Debug)]
 pub struct State {
     settings: Settings,
     created: String,
+    /// The department tree and the member accounts (the live set `target()` checks).
+    org: Org,
     users: BTreeMap<String, User>,
     groups: BTreeMap<String, Group>,
     /// (GroupId, UserId) -> join time.
@@ -127,6 +148,13 @@ pub struct State {
     slow_targets: HashMap<u64, Duration>,
     rng: StdRng,
     seq: u64,
+}
+
+/// What `State::new` would skip in the settings' organization (a department or tag naming an
+/// account that is not a member, a bad department name, ...): `cic-bridge emulator` refuses to
+/// start on any.
+pub fn organization_problems(settings: &Settings) -> Vec<String> {
+    Org::build(settings, "").1
 }
 
 fn format_time(at: OffsetDateTime) -> String {
@@ -192,8 +220,14 @@ impl State {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_rng(&mut rand::rng()),
         };
+        let created = format_time(now);
+        let (org, problems) = Org::build(&settings, &created);
+        for problem in problems {
+            tracing::warn!(%problem, "emulator settings: organization entry skipped");
+        }
         let mut state = Self {
-            created: format_time(now),
+            created,
+            org,
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
             memberships: BTreeMap::new(),
@@ -211,6 +245,8 @@ impl State {
         state
     }
 
+    /// The settings the zone started with: `member_uins` and `departments` are the starting
+    /// organization, not the live one (see [`Snapshot::members`]).
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -280,6 +316,11 @@ impl State {
             "DescribeIdentityCenter" => run!(DescribeIdentityCenter, describe_identity_center),
             "GetZoneStatistics" => run!(GetZoneStatistics, get_zone_statistics),
             "DescribeOrganizationMembers" => run!(DescribeOrganizationMembers, describe_organization_members),
+            "DescribeOrganizationNodes" => run!(DescribeOrganizationNodes, describe_organization_nodes),
+            "AddOrganizationNode" => run!(AddOrganizationNode, add_organization_node),
+            "UpdateOrganizationNode" => run!(UpdateOrganizationNode, update_organization_node),
+            "DeleteOrganizationNodes" => run!(DeleteOrganizationNodes, delete_organization_nodes),
+            "MoveOrganizationNodeMembers" => run!(MoveOrganizationNodeMembers, move_organization_node_members),
             "CreateUser" => run!(CreateUser, create_user),
             "GetUser" => run!(GetUser, get_user),
             "ListUsers" => run!(ListUsers, list_users),
@@ -347,6 +388,8 @@ impl State {
                 .map(|((rc, target), d)| self.provisioning(rc, target, d))
                 .collect(),
             tasks: tasks.into_iter().map(Task::info).collect(),
+            departments: self.org.node_infos(),
+            members: self.org.member_infos(),
         }
     }
 }
@@ -356,6 +399,11 @@ pub const ACTIONS: &[&str] = &[
     "DescribeIdentityCenter",
     "GetZoneStatistics",
     "DescribeOrganizationMembers",
+    "DescribeOrganizationNodes",
+    "AddOrganizationNode",
+    "UpdateOrganizationNode",
+    "DeleteOrganizationNodes",
+    "MoveOrganizationNodeMembers",
     "CreateUser",
     "GetUser",
     "ListUsers",

@@ -9,12 +9,15 @@ use super::groups::{GroupFilter, parse_group_filter};
 use super::list::{decode_token, encode_token, paginate};
 use super::*;
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         zone_id: "z-testzone0001".into(),
         zone_name: "test".into(),
         manager_uin: 100_000_000_000,
         member_uins: vec![100_000_000_001, 100_000_000_002],
+        departments: vec![],
+        member_tags: vec![],
+        department_limit: 20,
         user_limit: 3,
         group_limit: 2,
         role_configuration_limit: 10,
@@ -31,15 +34,15 @@ fn settings() -> Settings {
     }
 }
 
-fn t0() -> OffsetDateTime {
+pub(super) fn t0() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
 }
 
-fn call(state: &mut State, action: &str, body: Value) -> Outcome<Value> {
+pub(super) fn call(state: &mut State, action: &str, body: Value) -> Outcome<Value> {
     state.handle(action, body, t0())
 }
 
-fn code(result: Outcome<Value>) -> &'static str {
+pub(super) fn code(result: Outcome<Value>) -> &'static str {
     result.expect_err("expected an error").code
 }
 

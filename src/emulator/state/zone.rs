@@ -1,8 +1,9 @@
-//! The zone itself and the organization's accounts that role configurations target.
+//! The zone itself and the organization's accounts that role configurations target (the
+//! organization's department tree and its member accounts are in `organization`).
 
 use time::OffsetDateTime;
 
-use super::{ActionError, Outcome, State, value_error};
+use super::{ActionError, Outcome, State};
 use crate::tencent::model::*;
 
 /// Names and ranges the reference documents.
@@ -51,7 +52,7 @@ impl State {
     pub(super) fn target(&self, target_type: TargetType, uin: u64) -> Outcome<Target> {
         let exists = match target_type {
             TargetType::ManagerUin => uin == self.settings.manager_uin,
-            TargetType::MemberUin => self.settings.member_uins.contains(&uin),
+            TargetType::MemberUin => self.org.is_member(uin),
         };
         if exists {
             Ok(Target {
@@ -112,39 +113,6 @@ impl State {
                 user_provisioning_count: 0,
                 role_configuration_sync_count: self.deployments.len() as u64,
             }),
-            request_id: String::new(),
-        })
-    }
-
-    /// An Organization action, paged by Offset and Limit (1-50) rather than the Identity Center
-    /// List actions' MaxResults and NextToken, so it does not go through `list::list`.
-    pub(super) fn describe_organization_members(
-        &mut self,
-        r: DescribeOrganizationMembers,
-        _: OffsetDateTime,
-    ) -> Outcome<DescribeOrganizationMembersResponse> {
-        if !(1..=50).contains(&r.limit) {
-            return Err(value_error("Limit must be between 1 and 50"));
-        }
-        let members: Vec<OrgMember> = self
-            .settings
-            .member_uins
-            .iter()
-            .map(|uin| OrgMember {
-                member_uin: *uin,
-                name: format!("member-{uin}"),
-                ..Default::default()
-            })
-            .collect();
-        let total = members.len() as u64;
-        let items = members
-            .into_iter()
-            .skip(usize::try_from(r.offset).unwrap_or(usize::MAX))
-            .take(r.limit as usize)
-            .collect();
-        Ok(DescribeOrganizationMembersResponse {
-            items,
-            total,
             request_id: String::new(),
         })
     }
