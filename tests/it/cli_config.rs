@@ -159,6 +159,65 @@ async fn check_config_online_checks_the_rules_against_identity_center() {
     );
 }
 
+#[tokio::test]
+async fn check_config_online_resolves_department_rules_and_names_an_unknown_department() {
+    let emu = spawn_emulator(|c| {
+        c.settings.member_uins = vec![MEMBER_A, 100_000_000_002, 100_000_000_003];
+        c.settings.departments = vec![
+            ("Production".into(), vec![MEMBER_A]),
+            ("Production/Payments".into(), vec![100_000_000_002]),
+        ];
+        c.settings.member_tags = vec![(100_000_000_002, "env".into(), "prod".into())];
+    })
+    .await;
+    create_role_configuration(&emu.client(), &emu.zone(), "OpsAccess").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let text = |departments: &str| {
+        format!(
+            "[database]\nurl = \"{db}\"\n[cic]\nendpoint = \"{}\"\n[[tenants]]\nname = \"corp\"\nzone_id = \"{}\"\ntoken_env = \"CIC_BRIDGE_TOKEN_CORP\"\n\
+             [[assignments]]\ngroup = \"oncall\"\nrole_configuration = \"OpsAccess\"\ndepartments = [{departments}]\n\
+             [[assignments]]\ngroup = \"sre\"\nrole_configuration = \"OpsAccess\"\naccount_tags = {{ env = \"prod\" }}\n",
+            emu.url,
+            emu.zone()
+        )
+    };
+    let env = [
+        ("CIC_BRIDGE_TOKEN_CORP", TOKEN),
+        ("TENCENTCLOUD_SECRET_ID", SECRET_ID),
+        ("TENCENTCLOUD_SECRET_KEY", SECRET_KEY),
+    ];
+    let good = file(&text("\"Production\""));
+    let p = good.path().to_str().unwrap().to_owned();
+    let o = tokio::task::spawn_blocking(move || run(&["check-config", "--config", &p, "--online"], &env))
+        .await
+        .unwrap();
+    assert!(o.ok, "{} {}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains(&format!(
+            "2 account(s): {MEMBER_A} (department Production), 100000000002 (department Production)"
+        )),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("1 account(s): 100000000002 (tag env=prod)"),
+        "{}",
+        o.stdout
+    );
+    let bad = file(&text("\"Production/Payroll\", 999"));
+    let p = bad.path().to_str().unwrap().to_owned();
+    let o = tokio::task::spawn_blocking(move || run(&["check-config", "--config", &p, "--online"], &env))
+        .await
+        .unwrap();
+    assert_eq!(o.code, Some(1), "{} {}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("department \"Production/Payroll\" does not exist"),
+        "{}",
+        o.stdout
+    );
+}
+
 #[test]
 fn token_new_prints_a_fresh_token_once_and_the_environment_line() {
     let line = |out: &str, var: &str| -> String {

@@ -39,7 +39,13 @@ async fn describe_identity_center_statistics_and_members() {
     let uins: Vec<u64> = members.iter().map(|m| m.member_uin).collect();
     assert_eq!(uins, vec![MEMBER_A, MEMBER_B, 100_000_000_003]);
     assert_api_error(
-        client.call(&DescribeOrganizationMembers { offset: 0, limit: 51 }).await,
+        client
+            .call(&DescribeOrganizationMembers {
+                offset: 0,
+                limit: 51,
+                ..Default::default()
+            })
+            .await,
         "InvalidParameterValue",
         ErrorClass::Invalid,
     );
