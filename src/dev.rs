@@ -94,12 +94,37 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
 }
 
+/// The dev emulator's starting organization (`--department`, `--member-tag`).
+#[derive(Debug, Default)]
+pub struct Organization {
+    pub departments: Vec<(String, Vec<u64>)>,
+    pub member_tags: Vec<(u64, String, String)>,
+}
+
+/// `[[assignments]]` rules from `path` (`serve --dev --rules`), checked like a configuration's.
+pub fn load_rules(dev: &mut Dev, path: &Path) -> anyhow::Result<()> {
+    use figment::providers::{Format, Toml};
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Rules {
+        #[serde(default)]
+        assignments: Vec<crate::config::AssignmentConfig>,
+    }
+    let rules: Rules = figment::Figment::from(Toml::file_exact(path))
+        .extract()
+        .with_context(|| format!("reading the rules in {}", path.display()))?;
+    dev.config.assignments = rules.assignments;
+    dev.config.validate()?;
+    Ok(())
+}
+
 /// Starts the in-process Identity Center emulator (zone [`DEV_ZONE`], credentials generated
 /// for this run) on `listen`, points `dev.config` and `dev.secrets` at it, and returns its
 /// address. It stops with `shutdown`.
 pub async fn start_emulator(
     dev: &mut Dev,
     listen: SocketAddr,
+    organization: Organization,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     use crate::emulator::{Emulator, EmulatorConfig, EmulatorCredential};
@@ -109,6 +134,10 @@ pub async fn start_emulator(
     let secret_key = hex::encode(key);
     let mut config = EmulatorConfig::new(EmulatorCredential::new(secret_id.clone(), secret_key.clone()));
     config.settings.zone_id = DEV_ZONE.to_string();
+    config.settings.departments = organization.departments;
+    config.settings.member_tags = organization.member_tags;
+    let problems = crate::emulator::state::organization_problems(&config.settings);
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the emulator to {listen}"))?;

@@ -228,6 +228,17 @@ pub struct ServeArgs {
     /// Address of the in-process Identity Center emulator in --dev mode.
     #[arg(long, requires = "dev", default_value = "127.0.0.1:9400")]
     pub emulator_listen: SocketAddr,
+    /// In --dev mode, `[[assignments]]` rules from this TOML file (as in a configuration
+    /// file; the dev tenant is named "dev").
+    #[arg(long, requires = "dev", value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// In --dev mode, a department of the emulated organization and the member accounts in it
+    /// (repeatable), as `cic-bridge emulator --department`.
+    #[arg(long = "department", requires = "dev", value_name = "PATH[=UIN,...]", value_parser = crate::emulator::parse_department)]
+    pub department: Vec<(String, Vec<u64>)>,
+    /// In --dev mode, a tag on a member account of the emulated organization (repeatable).
+    #[arg(long = "member-tag", requires = "dev", value_name = "UIN:KEY=VALUE", value_parser = crate::emulator::parse_member_tag)]
+    pub member_tag: Vec<(u64, String, String)>,
 }
 
 /// The engine for a one-off command: the Identity Center credentials from the environment,

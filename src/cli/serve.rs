@@ -18,7 +18,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         telemetry::init(d.config.log.format, &d.config.log.level);
         tokio::spawn(crate::shutdown::on_signal(shutdown.clone()));
-        let emulator = dev::start_emulator(&mut d, args.emulator_listen, shutdown.clone()).await?;
+        if let Some(path) = &args.rules {
+            dev::load_rules(&mut d, path)?;
+        }
+        let organization = dev::Organization {
+            departments: args.department.clone(),
+            member_tags: args.member_tag.clone(),
+        };
+        let emulator = dev::start_emulator(&mut d, args.emulator_listen, organization, shutdown.clone()).await?;
         let listener = tokio::net::TcpListener::bind(d.config.server.listen)
             .await
             .with_context(|| format!("binding {}", d.config.server.listen))?;

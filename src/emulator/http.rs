@@ -29,8 +29,65 @@ pub fn router(emulator: Emulator) -> Router {
         .route("/_emulator/snapshot", axum::routing::get(snapshot))
         .route("/_emulator/tasks", axum::routing::get(tasks))
         .route("/_emulator/stats", axum::routing::get(stats))
+        .route(
+            "/_emulator/accounts/{uin}",
+            axum::routing::put(put_account).delete(delete_account),
+        )
         .fallback(handle)
         .with_state(emulator)
+}
+
+/// `PUT /_emulator/accounts/UIN` with `{"department": "Production/Payments", "tags": {"env":
+/// "prod"}}` (both optional): what Tencent Cloud's console does to an account. An account
+/// that is not a member joins the organization (in the root without `department`); a member
+/// moves to `department` (each missing level created) and its tags are replaced by `tags`.
+async fn put_account(
+    State(emulator): State<Emulator>,
+    axum::extract::Path(uin): axum::extract::Path<u64>,
+    body: Bytes,
+) -> (StatusCode, axum::Json<Value>) {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Change {
+        department: Option<String>,
+        tags: Option<std::collections::BTreeMap<String, String>>,
+    }
+    let change: Change = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::BAD_REQUEST, axum::Json(json!({"Error": e.to_string()}))),
+    };
+    let member = emulator.snapshot().members.iter().any(|m| m.member_uin == uin);
+    let mut r = if member {
+        match &change.department {
+            Some(d) => emulator.move_member_account(uin, d),
+            None => Ok(()),
+        }
+    } else {
+        emulator.add_member_account(uin, change.department.as_deref())
+    };
+    if let (Ok(()), Some(tags)) = (&r, &change.tags) {
+        let pairs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        r = emulator.set_member_tags(uin, &pairs);
+    }
+    match r {
+        Ok(()) => {
+            let snapshot = emulator.snapshot();
+            let account = snapshot.members.iter().find(|m| m.member_uin == uin);
+            (StatusCode::OK, axum::Json(json!(account)))
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, axum::Json(json!({"Error": e.to_string()}))),
+    }
+}
+
+/// `DELETE /_emulator/accounts/UIN`: the account leaves the organization.
+async fn delete_account(
+    State(emulator): State<Emulator>,
+    axum::extract::Path(uin): axum::extract::Path<u64>,
+) -> (StatusCode, axum::Json<Value>) {
+    match emulator.remove_member_account(uin) {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({"MemberUin": uin}))),
+        Err(e) => (StatusCode::BAD_REQUEST, axum::Json(json!({"Error": e.to_string()}))),
+    }
 }
 
 async fn snapshot(State(emulator): State<Emulator>) -> axum::Json<super::Snapshot> {

@@ -243,7 +243,7 @@ impl EmulatorConfig {
 
 /// `--department PATH[=UIN,...]`: a path of department names below the root and the member
 /// accounts placed there (none: an empty department).
-fn parse_department(value: &str) -> Result<(String, Vec<u64>), String> {
+pub(crate) fn parse_department(value: &str) -> Result<(String, Vec<u64>), String> {
     let (path, uins) = value.split_once('=').unwrap_or((value, ""));
     let path = path.trim();
     if path.split('/').all(str::is_empty) {
@@ -259,7 +259,7 @@ fn parse_department(value: &str) -> Result<(String, Vec<u64>), String> {
 }
 
 /// `--member-tag UIN:KEY=VALUE` (the value may be empty, the key may not).
-fn parse_member_tag(value: &str) -> Result<(u64, String, String), String> {
+pub(crate) fn parse_member_tag(value: &str) -> Result<(u64, String, String), String> {
     let bad = || format!("expected UIN:KEY=VALUE, got {value:?}");
     let (uin, tag) = value.split_once(':').ok_or_else(bad)?;
     let (key, tag_value) = tag.split_once('=').ok_or_else(bad)?;
