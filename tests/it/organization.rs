@@ -378,3 +378,157 @@ async fn a_refresh_that_would_empty_a_department_rule_trips_the_fuse_and_a_faile
     assert_eq!(refresh(&app).await["outcome"], "unchanged");
     all_tasks_succeeded(&emu);
 }
+
+/// README's worked example, step by step, against the real binary in `serve --dev`.
+#[tokio::test]
+async fn the_readme_example_runs_against_serve_dev() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[assignments]]\ngroup = \"payments-oncall\"\nrole_configuration = \"DevReadOnly\"\ndepartments = [\"Production\"]\n",
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cic-bridge"))
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--emulator-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--department", "Production=100000000001"])
+        .env_remove("CIC_BRIDGE_DEV_TOKEN")
+        .env_remove("CIC_BRIDGE_ADMIN_TOKEN")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut scim, mut emulator) = (None, None);
+    let banner = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(u) = line.trim().strip_prefix("SCIM base URL: ") {
+                scim = Some(u.to_owned());
+            }
+            if let Some(u) = line.trim().strip_prefix("Identity Center emulator: ") {
+                emulator = u.split_whitespace().next().map(str::to_owned);
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), banner)
+        .await
+        .expect("the banner");
+    let (scim, emulator) = (scim.expect("SCIM URL"), emulator.expect("emulator URL"));
+    let root = scim.trim_end_matches("/scim/v2").to_owned();
+    let token = std::fs::read_to_string(dir.path().join("data/dev-token")).unwrap();
+    let admin = std::fs::read_to_string(dir.path().join("data/admin-token")).unwrap();
+    let http = reqwest::Client::new();
+
+    let r = http
+        .post(format!("{scim}/Groups"))
+        .bearer_auth(token.trim())
+        .header("Content-Type", "application/scim+json")
+        .body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"payments-oncall"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let accounts = || async {
+        let s: Value = http
+            .get(format!("{emulator}/_emulator/snapshot"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut v: Vec<(String, u64)> = s["Assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["RoleConfigurationId"].as_str().unwrap().to_owned(),
+                    a["TargetUin"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let wait_for = |want: Vec<(String, u64)>| {
+        let accounts = &accounts;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let got = accounts().await;
+                if got == want {
+                    return;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{got:?} != {want:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(vec![("rc-devreadonly1".into(), A)]).await;
+
+    let r = http
+        .put(format!("{emulator}/_emulator/accounts/{B}"))
+        .body(r#"{"department": "Production/Payments"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let r: Value = http
+        .post(format!("{root}/admin/organization/refresh"))
+        .bearer_auth(admin.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        serde_json::json!({"outcome": "applied", "queued": 1, "assignmentsAdded": 1, "assignmentsRemoved": 0})
+    );
+    wait_for(vec![("rc-devreadonly1".into(), A), ("rc-devreadonly1".into(), B)]).await;
+    let e: Value = http
+        .get(format!("{root}/admin/explain?account={B}"))
+        .bearer_auth(admin.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        e.to_string()
+            .contains(r#"department Production (assignments[0]: group = \"payments-oncall\")"#),
+        "{e}"
+    );
+    // An account that leaves the organization loses it at the next refresh.
+    let r = http
+        .delete(format!("{emulator}/_emulator/accounts/{B}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    http.post(format!("{root}/admin/organization/refresh"))
+        .bearer_auth(admin.trim())
+        .send()
+        .await
+        .unwrap();
+    wait_for(vec![("rc-devreadonly1".into(), A)]).await;
+    let _ = child.kill().await;
+}
