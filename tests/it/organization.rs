@@ -532,3 +532,75 @@ async fn the_readme_example_runs_against_serve_dev() {
     wait_for(vec![("rc-devreadonly1".into(), A)]).await;
     let _ = child.kill().await;
 }
+
+/// Reconciliation compares with what department rules give; the refresh shows in /metrics.
+#[tokio::test]
+async fn reconcile_restores_a_department_assignment_removed_by_hand_and_metrics_count_refreshes() {
+    use cic_bridge::tencent::model::{DeleteRoleAssignment, PrincipalType, TargetType};
+    let emu = spawn_emulator(tree).await;
+    let rc = create_role_configuration(&emu.client(), &emu.zone(), "OpsAccess").await;
+    let app = spawn_live(&emu, |c| {
+        c.engine.organization_refresh_secs = 0;
+        c.assignments = vec![AssignmentConfig {
+            group: Some("ops".into()),
+            role_configuration: Some("OpsAccess".into()),
+            departments: vec![dept("Production/Payments")],
+            ..Default::default()
+        }];
+    })
+    .await;
+    app.create_group("ops", &[]).await;
+    drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(grants(&emu), set(&[("OpsAccess", B)]));
+    let (_, plan) = admin(&app, reqwest::Method::POST, "/admin/reconcile?tenant=a").await;
+    assert_eq!(plan["drift"], 0, "{plan}");
+
+    // Someone removes the department's assignment in the console.
+    let group = emu.emulator.snapshot().groups[0].group_id.clone();
+    emu.client()
+        .call(&DeleteRoleAssignment {
+            zone_id: emu.zone(),
+            role_configuration_id: rc.role_configuration_id.clone(),
+            target_type: TargetType::MemberUin,
+            target_uin: B,
+            principal_type: PrincipalType::Group,
+            principal_id: group,
+            deprovision_strategy: None,
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(grants(&emu).is_empty());
+    let (_, plan) = admin(&app, reqwest::Method::POST, "/admin/reconcile?tenant=a").await;
+    assert!(plan["drift"].as_u64().unwrap_or(0) >= 1, "{plan}");
+    assert!(
+        plan.to_string().contains(&B.to_string()),
+        "the plan names the account: {plan}"
+    );
+    let (code, applied) = admin(&app, reqwest::Method::POST, "/admin/reconcile?tenant=a&apply=true").await;
+    assert_eq!(code, 200, "{applied}");
+    drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(grants(&emu), set(&[("OpsAccess", B)]), "restored");
+
+    refresh(&app).await;
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.root))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("cic_bridge_organization_refreshes_total{outcome=\"unchanged\"}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cic_bridge_organization_refresh_duration_seconds"),
+        "{metrics}"
+    );
+}
