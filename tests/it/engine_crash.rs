@@ -431,6 +431,40 @@ async fn sighup_reloads_the_assignment_rules_and_refuses_bad_ones() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A department that does not exist is refused by name; the rules in force stay.
+    let with = |departments: &str| {
+        format!(
+            "{base_config}[[assignments]]\ngroup = \"hup-admins\"\nrole_configuration_id = \"{}\"\ndepartments = [{departments}]\n",
+            rc.role_configuration_id
+        )
+    };
+    std::fs::write(&config, with("\"NoSuchDepartment\"")).unwrap();
+    hup(daemon.child.id());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("NoSuchDepartment")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refusal names the department"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(emu.emulator.snapshot().assignments.len(), 1, "the rule in force stays");
+    // The root department by its own name: every member account (A and B) gets the role.
+    std::fs::write(&config, with("\"Root\"")).unwrap();
+    hup(daemon.child.id());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while emu.emulator.snapshot().assignments.len() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "department rule not applied; log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(daemon);
 }
 
