@@ -232,6 +232,7 @@ pub async fn run_listeners(
             store.clone(),
             engine.clone(),
             Duration::from_millis(config.engine.create_wait_ms),
+            crate::provision::Limits::from(&config.scim),
         )),
         engine: engine.clone(),
         admin: Arc::new(crate::http::admin::AdminAuth::new(

@@ -106,6 +106,14 @@ pub struct ScimConfig {
     pub max_page_size: u32,
     /// Page size when the client sends no `count`.
     pub default_page_size: u32,
+    /// Longest accepted string value of any attribute, in bytes (UTF-8); longer is refused
+    /// with 400 `invalidValue` naming the attribute.
+    pub max_attribute_bytes: usize,
+    /// Most values in one multi-valued attribute (`emails`, `phoneNumbers`, …).
+    pub max_attribute_values: usize,
+    /// Most members a group may be given by one PUT or PATCH (members added, removed or
+    /// replaced together).
+    pub max_members_per_request: usize,
 }
 
 impl Default for ScimConfig {
@@ -113,6 +121,9 @@ impl Default for ScimConfig {
         ScimConfig {
             max_page_size: 1000,
             default_page_size: 100,
+            max_attribute_bytes: 4096,
+            max_attribute_values: 100,
+            max_members_per_request: 10_000,
         }
     }
 }
@@ -565,6 +576,18 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+        }
+        if self.scim.max_attribute_bytes < 256 {
+            return Err(ConfigError::new(
+                "scim.max_attribute_bytes",
+                "must be at least 256 (Identity Center keeps display names of 256 characters)",
+            ));
+        }
+        if self.scim.max_attribute_values == 0 {
+            return Err(ConfigError::new("scim.max_attribute_values", "must be at least 1"));
+        }
+        if self.scim.max_members_per_request == 0 {
+            return Err(ConfigError::new("scim.max_members_per_request", "must be at least 1"));
         }
         if self.scim.max_page_size == 0 || self.scim.max_page_size > 10_000 {
             return Err(ConfigError::new("scim.max_page_size", "must be between 1 and 10000"));

@@ -76,7 +76,9 @@ pub fn user_fields(doc: &Map<String, Value>, tenant: &str, scim_id: &str) -> Use
         first_name: cut(&s(name.and_then(|n| n.get("givenName"))), NAME_PART_MAX),
         last_name: cut(&s(name.and_then(|n| n.get("familyName"))), NAME_PART_MAX),
         display_name: cut(&display, DISPLAY_NAME_MAX),
-        email: primary_email(doc).filter(|e| e.len() <= EMAIL_MAX).unwrap_or_default(),
+        email: primary_email(doc)
+            .filter(|e| e.chars().count() <= EMAIL_MAX)
+            .unwrap_or_default(),
         description: cut(
             &format!("Provisioned by cic-bridge {}", marker(tenant, scim_id)),
             DESCRIPTION_MAX,
@@ -85,7 +87,8 @@ pub fn user_fields(doc: &Map<String, Value>, tenant: &str, scim_id: &str) -> Use
     }
 }
 
-fn primary_email(doc: &Map<String, Value>) -> Option<String> {
+/// The email Identity Center gets: the primary, else the work one, else the first.
+pub fn primary_email(doc: &Map<String, Value>) -> Option<String> {
     let emails: Vec<&Map<String, Value>> = doc
         .get("emails")?
         .as_array()?

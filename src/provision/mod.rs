@@ -4,6 +4,8 @@
 //! `on_username_change` policy, waking the engine, and for a live tenant's create, waiting for
 //! Identity Center's verdict so that a conflict or a full zone reaches the IdP.
 
+mod limits;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ const LOG_TARGET: &str = "cic_bridge::http::scim::resources";
 
 /// Why a write was refused. Nothing was stored; the HTTP layer answers each with its SCIM
 /// error.
+pub use limits::Limits;
+
 #[derive(Debug)]
 pub enum Refusal {
     /// No resource with that id in the tenant.
@@ -80,14 +84,16 @@ pub struct Provisioner {
     engine: Arc<Engine>,
     /// How long a live tenant's create waits for Identity Center (`engine.create_wait_ms`).
     create_wait: Duration,
+    limits: Limits,
 }
 
 impl Provisioner {
-    pub fn new(store: Store, engine: Arc<Engine>, create_wait: Duration) -> Provisioner {
+    pub fn new(store: Store, engine: Arc<Engine>, create_wait: Duration, limits: Limits) -> Provisioner {
         Provisioner {
             store,
             engine,
             create_wait,
+            limits,
         }
     }
 
@@ -102,6 +108,8 @@ impl Provisioner {
         members: Option<Vec<String>>,
     ) -> Result<Row, Refusal> {
         model::default_active(kind, &mut doc);
+        self.limits.check_document(&doc)?;
+        self.limits.check_member_count(members.as_ref().map_or(0, Vec::len))?;
         check_user_name(kind, &doc)?;
         let (row, op_id) = self.store.create(kind, tenant, doc, members).await?;
         tracing::info!(target: LOG_TARGET, kind = kind.name(), id = %row.id, op = op_id, "created");
@@ -181,6 +189,8 @@ impl Provisioner {
         doc: Map<String, Value>,
         members: Option<Vec<String>>,
     ) -> Result<Row, Refusal> {
+        self.limits.check_document(&doc)?;
+        self.limits.check_member_count(members.as_ref().map_or(0, Vec::len))?;
         check_user_name(kind, &doc)?;
         let read_link = self.rename_policy_applies(kind, tenant);
         let row = self
@@ -208,10 +218,13 @@ impl Provisioner {
     ) -> Result<Row, Refusal> {
         let rid = id.to_owned();
         let read_link = self.rename_policy_applies(kind, tenant);
+        let limits = self.limits;
         let row = self
             .store
             .patch(kind, tenant, id, if_match, read_link, move |current, linked| {
                 let outcome = patch::apply(kind, &rid, &current.doc, &ops).map_err(Refusal::Patch)?;
+                limits.check_document(&outcome.doc)?;
+                limits.check_members(&outcome.member_edits)?;
                 if kind == ResourceKind::User {
                     check_user_name(kind, &outcome.doc)?;
                     check_rename(!linked, &current.doc, &outcome.doc)?;

@@ -13,6 +13,7 @@ mod engine_crash;
 mod faults;
 mod helpers;
 mod jwt;
+mod limits;
 mod ops;
 mod organization;
 mod outbox;
