@@ -878,8 +878,19 @@ mod tests {
             .join("\n");
         let f = write(&format!("{head}\n{rules}"));
         let c = Config::load(f.path()).expect("the example rules load");
-        assert_eq!(c.assignments.len(), 3);
-        assert!(c.assignments[2].group_regex.is_some());
+        assert_eq!(c.assignments.len(), 4);
+        let dept = &c.assignments[2];
+        assert_eq!(
+            dept.departments,
+            vec![
+                DepartmentRef::Path("Production/Payments".into()),
+                DepartmentRef::Id(2004)
+            ],
+            "a path and a NodeId"
+        );
+        assert_eq!(dept.account_tags.get("env").map(String::as_str), Some("prod"));
+        assert!(dept.include_sub_departments, "the default");
+        assert!(c.assignments[3].group_regex.is_some());
     }
 
     #[test]
