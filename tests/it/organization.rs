@@ -604,3 +604,55 @@ async fn reconcile_restores_a_department_assignment_removed_by_hand_and_metrics_
         "{metrics}"
     );
 }
+
+/// `cic-bridge organization refresh` and `show` talk to a running daemon's admin API.
+#[tokio::test]
+async fn the_organization_cli_refreshes_and_shows_the_snapshot() {
+    let emu = spawn_emulator(tree).await;
+    create_role_configuration(&emu.client(), &emu.zone(), "OpsAccess").await;
+    let app = spawn_live(&emu, |c| {
+        c.engine.organization_refresh_secs = 0;
+        c.assignments = vec![AssignmentConfig {
+            group: Some("ops".into()),
+            role_configuration: Some("OpsAccess".into()),
+            departments: vec![dept("Production")],
+            ..Default::default()
+        }];
+    })
+    .await;
+    app.create_group("ops", &[]).await;
+    drain(&app, Duration::from_secs(30)).await;
+    move_to(&emu, "Production", &[C]).await;
+    let cli = |args: Vec<String>| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cic-bridge"))
+            .args(args)
+            .env("CIC_BRIDGE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .expect("the binary runs")
+    };
+    let root = app.root.clone();
+    let args = vec!["organization".into(), "refresh".into(), "--url".into(), root.clone()];
+    let out = tokio::task::spawn_blocking(move || cli(args)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("organization changed: 1 assignment(s) to add, 0 to remove"),
+        "{stdout}"
+    );
+    let args = vec!["organization".into(), "show".into(), "--url".into(), root];
+    let out = tokio::task::spawn_blocking(move || cli(args)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        stdout.contains("organization: 4 departments, 4 member accounts"),
+        "{stdout}"
+    );
+    drain(&app, Duration::from_secs(30)).await;
+    assert_eq!(
+        grants(&emu),
+        set(&[("OpsAccess", A), ("OpsAccess", B), ("OpsAccess", C)])
+    );
+}
