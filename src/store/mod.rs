@@ -389,10 +389,13 @@ impl Store {
         }
     }
 
-    /// A write transaction.
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// deferred transaction that read before another process (a CLI command, a second
+    /// connection) committed fails its first write with SQLITE_BUSY at once, which the busy
+    /// timeout does not wait out; an immediate one waits its turn.
     pub(crate) async fn begin(&self) -> Result<sql::Tx<'static>, sqlx::Error> {
         Ok(match self {
-            Store::Sqlite(s) => sql::Tx::Sqlite(s.write.begin().await?),
+            Store::Sqlite(s) => sql::Tx::Sqlite(s.write.begin_with(sqlite::BEGIN_WRITE).await?),
             Store::Postgres(s) => sql::Tx::Pg(s.pool.begin().await?),
         })
     }

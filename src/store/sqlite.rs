@@ -37,6 +37,9 @@ pub(super) struct CreateJob {
     reply: tokio::sync::oneshot::Sender<Created>,
 }
 
+/// How write transactions begin: with the write lock (see `Store::begin`).
+pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 /// How long a statement waits for another process's lock before SQLITE_BUSY (503).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -226,7 +229,7 @@ async fn group_commit(write: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<
         let mut jobs = std::mem::take(&mut batch).into_iter();
         let mut done: Vec<(tokio::sync::oneshot::Sender<Created>, Created)> = Vec::with_capacity(jobs.len());
         let outcome: Result<(), StoreError> = async {
-            let mut tx = Tx::Sqlite(write.begin().await?);
+            let mut tx = Tx::Sqlite(write.begin_with(BEGIN_WRITE).await?);
             for job in jobs.by_ref() {
                 let mut sp = tx.savepoint().await?;
                 let result = create_in(&mut sp, job.kind, &job.tenant, job.doc, job.members, &job.now).await;

@@ -395,3 +395,41 @@ async fn scim_writes_are_timed_by_the_stores_clock() {
     );
     assert_eq!(store.claim("w", &tenants(), T0, LEASE, 10, &[]).await.unwrap().len(), 1);
 }
+
+/// Two processes writing one SQLite file (the daemon and `cic-bridge provision` or `jobs
+/// retry`, or a test's second connection): a write transaction that read before another
+/// process committed used to fail at once with SQLITE_BUSY (its snapshot was stale, which no
+/// busy timeout waits out). Write transactions take the write lock when they begin, so they
+/// wait their turn instead.
+#[tokio::test]
+async fn two_processes_writing_one_sqlite_file_wait_for_each_other_instead_of_failing() {
+    if crate::db::is_postgres() {
+        return;
+    }
+    let db = crate::db::fresh().await;
+    let a = Store::connect(&db.url, 1, false).await.unwrap();
+    let b = Store::connect(&db.url, 1, false).await.unwrap();
+    let writer = |store: Store, name: &'static str| {
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for i in 0..300 {
+                let id = format!("{name}-{i}");
+                if let Err(e) = store
+                    .enqueue_op("a", OpKind::AssignSync, &id, None, OffsetDateTime::now_utc())
+                    .await
+                {
+                    failures.push(e.to_string());
+                }
+            }
+            failures
+        })
+    };
+    let (fa, fb) = tokio::join!(writer(a, "a"), writer(b, "b"));
+    let failures: Vec<String> = fa.unwrap().into_iter().chain(fb.unwrap()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed writes, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
+}
