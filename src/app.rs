@@ -244,6 +244,7 @@ pub async fn run_listeners(
             max_page_size: config.scim.max_page_size,
             default_page_size: config.scim.default_page_size,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+            body_timeout: Duration::from_secs(config.server.body_timeout_secs),
         }),
         monitor: monitor.clone(),
     };
@@ -280,15 +281,18 @@ pub async fn run_listeners(
     if !engine.rules().is_empty() {
         engine.queue_assignment_syncs().await;
     }
+    let header_timeout = Duration::from_secs(config.server.header_timeout_secs);
     // Started once the rules validated, so that a refused start-up leaves nothing running.
     let admin_server = match (admin_listener, admin_router) {
         (Some(l), Some(router)) => {
             tracing::info!(addr = %l.local_addr()?, "serving the admin API, status page and metrics");
             let app = NormalizePathLayer::trim_trailing_slash().layer(router);
-            let stop = shutdown.clone();
-            let server = axum::serve(l, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            Some(tokio::spawn(async move { server.await }))
+            Some(tokio::spawn(http::serve::serve(
+                l,
+                app,
+                header_timeout,
+                shutdown.clone(),
+            )))
         }
         _ => None,
     };
@@ -302,13 +306,7 @@ pub async fn run_listeners(
     ));
     let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
     let worker = tokio::spawn(engine.clone().run(shutdown.clone(), drain));
-    let stop = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(async move { stop.cancelled().await });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(http::serve::serve(listener, app, header_timeout, shutdown.clone()));
     // The listener is bound, the database open and migrated, the rules validated: tell a
     // `Type=notify` systemd unit that start-up is done. Without NOTIFY_SOCKET (not under
     // systemd, or another Type=) this does nothing.

@@ -39,12 +39,20 @@ pub struct ServerConfig {
     /// Address the HTTP server binds (SCIM, admin, health).
     pub listen: SocketAddr,
     /// Public base URL of this server (e.g. `https://scim.example.com`), used for
-    /// `meta.location` and `Location`. When unset, it is derived from each request's Host header.
+    /// `meta.location` and `Location`. When unset, `http://` and the local address the client
+    /// connected to (never the request's Host header: see `http::scim::BaseUrl`).
     pub public_url: Option<String>,
     /// Largest accepted request body in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
     /// Requests taking longer than this are answered 503. Okta and Entra give up after 60 s.
     pub request_timeout_secs: u64,
+    /// A connection must deliver a request's head (request line and headers) within this long
+    /// of the server starting to wait for it, or it is closed; an idle keep-alive connection
+    /// is closed after it too.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive whole within this long of the server starting to read it,
+    /// or the request is answered 408 and the connection closed.
+    pub body_timeout_secs: u64,
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
     pub shutdown_timeout_secs: u64,
     /// When set, the admin API, the status page and `/metrics` are served only on this
@@ -62,6 +70,8 @@ impl Default for ServerConfig {
             public_url: None,
             max_body_bytes: 4 * 1024 * 1024,
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            body_timeout_secs: 20,
             shutdown_timeout_secs: 20,
             admin_listen: None,
             status_sample_secs: 15,
@@ -529,6 +539,18 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::new("server.max_body_bytes", "must be at least 1024"));
+        }
+        if !(1..=600).contains(&self.server.header_timeout_secs) {
+            return Err(ConfigError::new(
+                "server.header_timeout_secs",
+                "must be between 1 and 600",
+            ));
+        }
+        if !(1..=600).contains(&self.server.body_timeout_secs) {
+            return Err(ConfigError::new(
+                "server.body_timeout_secs",
+                "must be between 1 and 600",
+            ));
         }
         if self
             .server
