@@ -142,12 +142,12 @@ pub async fn reload_rules_on_sighup(path: std::path::PathBuf, engine: Arc<Engine
 /// Opens the database of `config` and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::connect(
-        &config.database.url,
+        config.database.url.expose(),
         config.database.max_connections,
         config.database.sqlite_synchronous == crate::config::SqliteSync::Full,
     )
     .await
-    .with_context(|| format!("opening the database {}", redact_url(&config.database.url)))
+    .with_context(|| format!("opening the database {}", config.database.url))
 }
 
 /// The tenants' static tokens (as digests) and JWT verifiers. A tenant needs at least one.
@@ -354,17 +354,5 @@ fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
     }
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!(error = %e, "could not notify systemd");
-    }
-}
-
-/// A database URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or_default();
-            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }

@@ -4,12 +4,17 @@
 //! wrong content types, duplicate keys, numbers where strings belong, slow clients, another
 //! tenant's token, and a forged Host header. Run on SQLite, and on PostgreSQL with
 //! `TEST_DATABASE_URL`.
+//!
+//! Secrets (part 4): the real binary, logging at trace level, never writes a user's password or
+//! the database password.
 
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{TOKEN_A, TOKEN_B, TestApp, enc, filter_path, read, spawn_app, spawn_with};
@@ -1188,5 +1193,237 @@ async fn locations_never_echo_the_host_header() {
             .starts_with("https://scim.corp.example/scim/v2/Users/"),
         "{:?}",
         r.headers
+    );
+}
+
+/// The real binary, logging everything down to trace, as JSON; stderr is collected.
+struct Daemon {
+    child: tokio::process::Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+async fn start_binary(config: &std::path::Path, token_env: &str) -> (Daemon, Option<String>) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cic-bridge"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .env(token_env, TOKEN_A)
+        .env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the cic-bridge binary starts");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let addr_tx = Arc::new(Mutex::new(Some(addr_tx)));
+    let listening = regex::Regex::new(r"127\.0\.0\.1:(\d+)").unwrap();
+    for out in [
+        Box::new(child.stderr.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        Box::new(child.stdout.take().unwrap()),
+    ] {
+        let log = log.clone();
+        let addr_tx = addr_tx.clone();
+        let re = listening.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("serving SCIM") {
+                    if let (Some(c), Some(tx)) = (re.captures(&line), addr_tx.lock().unwrap().take()) {
+                        let _ = tx.send(c[1].to_string());
+                    }
+                }
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
+    // Only the readers hold the sender now: a daemon that exits without listening ends the wait.
+    drop(addr_tx);
+    let port = tokio::time::timeout(Duration::from_secs(30), addr_rx)
+        .await
+        .ok()
+        .and_then(Result::ok);
+    (Daemon { child, log }, port)
+}
+
+/// `url` with `password` put in its user info, unless it has one already; and the password.
+fn with_password(url: &str, password: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (auth, host) = rest.split_once('@').unwrap_or(("postgres", rest));
+    match auth.split_once(':') {
+        Some((_, existing)) => (url.to_string(), existing.to_string()),
+        None => (format!("{scheme}://{auth}:{password}@{host}"), password.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn the_logs_never_hold_a_password() {
+    const PASSWORD: &str = "Pa55-hostile-user-secret";
+    const DB_PASSWORD: &str = "db-hostile-secret-9d3f";
+    let db = crate::db::fresh().await;
+    // On PostgreSQL the URL carries a password (the test cluster trusts loopback, so any will
+    // do); a SQLite URL has none, and the second run below shows an unreachable PostgreSQL's.
+    let (url, db_secret) = if crate::db::is_postgres() {
+        with_password(&db.url, DB_PASSWORD)
+    } else {
+        (db.url.clone(), DB_PASSWORD.to_string())
+    };
+    let config = |url: &str| {
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+shutdown_timeout_secs = 3
+
+[database]
+url = "{url}"
+
+[log]
+format = "json"
+level = "trace"
+
+[cic]
+endpoint = "http://127.0.0.1:9"
+
+[engine]
+deployment_check_secs = 0
+organization_refresh_secs = 0
+
+[[tenants]]
+name = "corp"
+zone_id = "z-aaaaaaaaaaaa"
+token_env = "HOSTILE_TEST_TOKEN"
+mode = "shadow"
+"#
+        )
+    };
+    let path = db.dir.path().join("cic-bridge.toml");
+    std::fs::write(&path, config(&url)).unwrap();
+    let (mut d, port) = start_binary(&path, "HOSTILE_TEST_TOKEN").await;
+    let port = port.unwrap_or_else(|| panic!("no 'serving SCIM' line; log:\n{}", d.log()));
+    let scim = format!("http://127.0.0.1:{port}/scim/v2");
+    let client = reqwest::Client::new();
+    let call = |method: Method, path: String, body: Value| {
+        let req = client
+            .request(method, format!("{scim}{path}"))
+            .bearer_auth(TOKEN_A)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string());
+        async move { read(req.send().await.unwrap()).await }
+    };
+    let r = call(
+        Method::POST,
+        "/Users".into(),
+        json!({"userName": "pw@corp.example", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(!r.body.to_string().contains(PASSWORD));
+    let id = r.id();
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            format!("/Users/{id}"),
+            json!({"userName": "pw@corp.example", "password": PASSWORD}),
+        ),
+        (
+            Method::PATCH,
+            format!("/Users/{id}"),
+            patch_body(json!([{"op": "replace", "path": "password", "value": PASSWORD}])),
+        ),
+        (
+            Method::PATCH,
+            format!("/Users/{id}"),
+            patch_body(json!([{"op": "replace", "value": {"password": PASSWORD}}])),
+        ),
+        // Refused requests that carry it: a bad value next to it, a duplicate key.
+        (
+            Method::PATCH,
+            format!("/Users/{id}"),
+            patch_body(json!([{"op": "replace", "value": {"password": PASSWORD, "active": "maybe"}}])),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            json!({"userName": 5, "password": PASSWORD}),
+        ),
+        (
+            Method::PATCH,
+            format!("/Users/{id}"),
+            patch_body(json!([{"op": "replace", "path": "password", "value": {"x": PASSWORD}}])),
+        ),
+    ] {
+        let r = call(method.clone(), path.clone(), body).await;
+        assert!(r.status.as_u16() < 500, "{method} {path}: {}", r.body);
+        assert!(!r.body.to_string().contains(PASSWORD), "{method} {path}: {}", r.body);
+    }
+    let r = client
+        .get(format!(
+            "{scim}/Users?filter={}",
+            enc(&format!("password eq \"{PASSWORD}\""))
+        ))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = client
+        .post(format!("{scim}/Users"))
+        .bearer_auth(TOKEN_A)
+        .header("content-type", "application/scim+json")
+        .body(format!(
+            r#"{{"userName": "dup@corp.example", "password": "{PASSWORD}", "password": "{PASSWORD}"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = d.child.id().unwrap().to_string();
+    assert!(
+        tokio::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), d.child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "log:\n{}", d.log());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = d.log();
+    assert!(log.contains("serving SCIM"), "{log}");
+    for secret in [PASSWORD, &db_secret, TOKEN_A] {
+        assert!(!log.contains(secret), "the log holds a secret ({secret}):\n{log}");
+    }
+
+    // A PostgreSQL URL with a password, where nothing listens: start-up fails and says why,
+    // without the password.
+    let unreachable = format!("postgres://cicb:{DB_PASSWORD}@127.0.0.1:9/cicb");
+    std::fs::write(&path, config(&unreachable)).unwrap();
+    let (mut d, port) = start_binary(&path, "HOSTILE_TEST_TOKEN").await;
+    assert!(port.is_none(), "{}", d.log());
+    let status = tokio::time::timeout(Duration::from_secs(40), d.child.wait())
+        .await
+        .expect("start-up gives up")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!status.success());
+    let log = d.log();
+    assert!(log.contains("127.0.0.1:9"), "the error names the database: {log}");
+    assert!(
+        !log.contains(DB_PASSWORD),
+        "the error holds the database password:\n{log}"
     );
 }
