@@ -58,7 +58,7 @@ async fn start_with(limit: u32, workers: u32, tweak: impl FnOnce(&mut EmulatorCo
     let dir = tempfile::tempdir()?;
     let db = format!("sqlite://{}", dir.path().join("bench.db").display());
     let mut config = Config::default();
-    config.database.url = db.clone();
+    config.database.url = db.clone().into();
     config.log.level = "error".into();
     if std::env::var("BENCH_SYNC").as_deref() == Ok("normal") {
         config.database.sqlite_synchronous = cic_bridge::config::SqliteSync::Normal;

@@ -142,12 +142,12 @@ pub async fn reload_rules_on_sighup(path: std::path::PathBuf, engine: Arc<Engine
 /// Opens the database of `config` and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::connect(
-        &config.database.url,
+        config.database.url.expose(),
         config.database.max_connections,
         config.database.sqlite_synchronous == crate::config::SqliteSync::Full,
     )
     .await
-    .with_context(|| format!("opening the database {}", redact_url(&config.database.url)))
+    .with_context(|| format!("opening the database {}", config.database.url))
 }
 
 /// The tenants' static tokens (as digests) and JWT verifiers. A tenant needs at least one.
@@ -245,6 +245,7 @@ pub async fn run_listeners(
             max_page_size: config.scim.max_page_size,
             default_page_size: config.scim.default_page_size,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+            body_timeout: Duration::from_secs(config.server.body_timeout_secs),
         }),
         monitor: monitor.clone(),
     };
@@ -281,15 +282,18 @@ pub async fn run_listeners(
     if !engine.rules().is_empty() {
         engine.queue_assignment_syncs().await;
     }
+    let header_timeout = Duration::from_secs(config.server.header_timeout_secs);
     // Started once the rules validated, so that a refused start-up leaves nothing running.
     let admin_server = match (admin_listener, admin_router) {
         (Some(l), Some(router)) => {
             tracing::info!(addr = %l.local_addr()?, "serving the admin API, status page and metrics");
             let app = NormalizePathLayer::trim_trailing_slash().layer(router);
-            let stop = shutdown.clone();
-            let server = axum::serve(l, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            Some(tokio::spawn(async move { server.await }))
+            Some(tokio::spawn(http::serve::serve(
+                l,
+                app,
+                header_timeout,
+                shutdown.clone(),
+            )))
         }
         _ => None,
     };
@@ -303,13 +307,7 @@ pub async fn run_listeners(
     ));
     let drain = Duration::from_secs(config.server.shutdown_timeout_secs);
     let worker = tokio::spawn(engine.clone().run(shutdown.clone(), drain));
-    let stop = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(async move { stop.cancelled().await });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(http::serve::serve(listener, app, header_timeout, shutdown.clone()));
     // The listener is bound, the database open and migrated, the rules validated: tell a
     // `Type=notify` systemd unit that start-up is done. Without NOTIFY_SOCKET (not under
     // systemd, or another Type=) this does nothing.
@@ -357,17 +355,5 @@ fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
     }
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!(error = %e, "could not notify systemd");
-    }
-}
-
-/// A database URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or_default();
-            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }

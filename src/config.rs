@@ -10,6 +10,7 @@ use std::path::Path;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -39,12 +40,20 @@ pub struct ServerConfig {
     /// Address the HTTP server binds (SCIM, admin, health).
     pub listen: SocketAddr,
     /// Public base URL of this server (e.g. `https://scim.example.com`), used for
-    /// `meta.location` and `Location`. When unset, it is derived from each request's Host header.
+    /// `meta.location` and `Location`. When unset, `http://` and the local address the client
+    /// connected to (never the request's Host header: see `http::scim::BaseUrl`).
     pub public_url: Option<String>,
     /// Largest accepted request body in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
     /// Requests taking longer than this are answered 503. Okta and Entra give up after 60 s.
     pub request_timeout_secs: u64,
+    /// A connection must deliver a request's head (request line and headers) within this long
+    /// of the server starting to wait for it, or it is closed; an idle keep-alive connection
+    /// is closed after it too.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive whole within this long of the server starting to read it,
+    /// or the request is answered 408 and the connection closed.
+    pub body_timeout_secs: u64,
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
     pub shutdown_timeout_secs: u64,
     /// When set, the admin API, the status page and `/metrics` are served only on this
@@ -62,6 +71,8 @@ impl Default for ServerConfig {
             public_url: None,
             max_body_bytes: 4 * 1024 * 1024,
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            body_timeout_secs: 20,
             shutdown_timeout_secs: 20,
             admin_listen: None,
             status_sample_secs: 15,
@@ -72,8 +83,9 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://path/to/file.db` (created if missing) or `postgres://…`.
-    pub url: String,
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://…`, which may hold a
+    /// password: see [`DatabaseUrl`].
+    pub url: DatabaseUrl,
     /// Connections for reads (SQLite: writes always use one dedicated connection).
     pub max_connections: u32,
     /// SQLite `synchronous` pragma: `full` (default; a committed write survives power loss) or
@@ -85,11 +97,93 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
-            url: "sqlite://cic-bridge.db".to_string(),
+            url: DatabaseUrl::from("sqlite://cic-bridge.db"),
             max_connections: 8,
             sqlite_synchronous: SqliteSync::Full,
         }
     }
+}
+
+/// The database URL. A PostgreSQL URL may carry a password (`postgres://user:PASSWORD@host/db`,
+/// or `?password=`), so the URL is a secret: only [`DatabaseUrl::expose`] gives it whole (to
+/// the store, which connects with it), while `Debug`, `Display` and `Serialize` give it with
+/// the password replaced by `***`. Serializing happens only for figment's defaults, whose URL
+/// has no password.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    /// The URL with its password, to connect with. Never log or format it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The URL without its password, for messages.
+    pub fn redacted(&self) -> String {
+        redact_url(self.expose())
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(url: &str) -> Self {
+        DatabaseUrl(SecretString::from(url))
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        DatabaseUrl(SecretString::from(url))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({:?})", self.redacted())
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+/// `url` without the password of its user info or of a `password` query parameter (sqlx
+/// reads both), for messages.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &base[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***@{}", &base[..s], &base[at + 1..]),
+                None => base.to_string(),
+            }
+        }
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -541,6 +635,18 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::new("server.max_body_bytes", "must be at least 1024"));
         }
+        if !(1..=600).contains(&self.server.header_timeout_secs) {
+            return Err(ConfigError::new(
+                "server.header_timeout_secs",
+                "must be between 1 and 600",
+            ));
+        }
+        if !(1..=600).contains(&self.server.body_timeout_secs) {
+            return Err(ConfigError::new(
+                "server.body_timeout_secs",
+                "must be between 1 and 600",
+            ));
+        }
         if self
             .server
             .admin_listen
@@ -565,10 +671,8 @@ impl Config {
                 ));
             }
         }
-        if !(self.database.url.starts_with("sqlite:")
-            || self.database.url.starts_with("postgres://")
-            || self.database.url.starts_with("postgresql://"))
-        {
+        let url = self.database.url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::new(
                 "database.url",
                 "must start with sqlite: or postgres://",
@@ -891,6 +995,54 @@ mod tests {
         assert_eq!(dept.account_tags.get("env").map(String::as_str), Some("prod"));
         assert!(dept.include_sub_departments, "the default");
         assert!(c.assignments[3].group_regex.is_some());
+    }
+
+    #[test]
+    fn the_database_password_is_never_shown() {
+        let mut c = Config::default();
+        let url = "postgres://cicb:S3cret-db@db.internal:5432/cicb?sslmode=require&password=S3cret-q";
+        c.database.url = DatabaseUrl::from(url);
+        let serialized = serde_json::to_string(&c).expect("serializes");
+        for shown in [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            c.database.url.to_string(),
+            serialized,
+        ] {
+            assert!(!shown.contains("S3cret"), "{shown}");
+            assert!(
+                shown.contains("postgres://cicb:***@db.internal:5432/cicb?sslmode=require&password=***"),
+                "{shown}"
+            );
+        }
+        assert_eq!(c.database.url.expose(), url);
+        for (url, shown) in [
+            ("postgres://cicb@db/cicb", "postgres://cicb@db/cicb"),
+            ("postgresql://u:p@ss:w@db/x", "postgresql://u:***@db/x"),
+            (
+                "postgres://db/x?user=u&PassWord=p",
+                "postgres://db/x?user=u&PassWord=***",
+            ),
+            ("sqlite://data/cic-bridge.db", "sqlite://data/cic-bridge.db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+    }
+
+    #[test]
+    fn a_database_url_from_the_file_is_kept_whole() {
+        let f = write(
+            "[database]\nurl = \"postgres://u:p4ss@h/db\"\n[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\n",
+        );
+        let c = Config::load(f.path()).expect("loads");
+        assert_eq!(c.database.url.expose(), "postgres://u:p4ss@h/db");
+        assert!(!format!("{c:?}").contains("p4ss"));
+        let f = write(
+            "[database]\nurl = \"mysql://u:p4ss@h/db\"\n[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\n",
+        );
+        let e = Config::load(f.path()).expect_err("not a supported database");
+        assert_eq!(e.key, "database.url");
+        assert!(!e.to_string().contains("p4ss"), "{e}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn prepare(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev> {
     let db = data_dir.join("cic-bridge.db");
     let mut config = Config::default();
     config.server.listen = listen;
-    config.database.url = format!("sqlite://{}", db.display());
+    config.database.url = format!("sqlite://{}", db.display()).into();
     config.tenants = vec![TenantConfig {
         name: DEV_TENANT.to_string(),
         zone_id: DEV_ZONE.to_string(),

@@ -9,6 +9,7 @@ pub mod jwt;
 mod metrics;
 mod page;
 pub mod scim;
+pub mod serve;
 mod status;
 
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub max_page_size: u32,
     pub default_page_size: u32,
     pub request_timeout: Duration,
+    /// How long a request body may take to arrive whole (`server.body_timeout_secs`).
+    pub body_timeout: Duration,
 }
 
 /// What the handlers use. SCIM writes go through `provision`, SCIM reads to `store`; the admin

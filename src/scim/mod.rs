@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod json;
 pub mod model;
 pub mod patch;
 pub mod schema;

@@ -241,17 +241,13 @@ pub fn normalize_single(def: &AttrDef, value: Value, key: &str) -> Result<Option
                 }
             }
             // Entra sends the enterprise `manager` as a bare id string; any complex attribute
-            // with a `value` sub-attribute accepts a bare scalar as that value.
-            Value::String(_) | Value::Number(_) if def.sub_attr("value").is_some() => {
-                let mut out = Map::new();
-                let v = match value {
-                    Value::Number(n) => Value::String(n.to_string()),
-                    other => other,
-                };
-                if v.as_str().is_some_and(str::is_empty) {
+            // with a `value` sub-attribute accepts a bare string as that value.
+            Value::String(s) if def.sub_attr("value").is_some() => {
+                if s.is_empty() {
                     return Ok(None);
                 }
-                out.insert("value".to_string(), v);
+                let mut out = Map::new();
+                out.insert("value".to_string(), Value::String(s));
                 Ok(Some(Value::Object(out)))
             }
             _ => Err(ScimError::invalid_value(format!("\"{key}\" must be an object"))),
@@ -267,7 +263,8 @@ pub fn normalize_single(def: &AttrDef, value: Value, key: &str) -> Result<Option
                 ))),
             },
             other => Err(ScimError::invalid_value(format!(
-                "\"{key}\" must be a boolean, got {other}"
+                "\"{key}\" must be a boolean, got {}",
+                json_type(&other)
             ))),
         },
         AttrType::Integer => match &value {
@@ -290,14 +287,29 @@ pub fn normalize_single(def: &AttrDef, value: Value, key: &str) -> Result<Option
                 .ok_or_else(|| ScimError::invalid_value(format!("\"{key}\" must be a decimal number"))),
             _ => Err(ScimError::invalid_value(format!("\"{key}\" must be a decimal number"))),
         },
+        // A number or boolean where a string belongs is refused, not kept as its text: no IdP
+        // sends one (Okta and Entra send every string attribute as a string), so it is a
+        // client's mistake, and `"userName": 5` stored as "5" would hide it.
         AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime => match value {
             Value::String(s) => Ok(Some(Value::String(s))),
-            // Numbers and booleans where a string belongs (an employeeNumber sent as 42): kept
-            // as their text rather than refused.
-            Value::Number(n) => Ok(Some(Value::String(n.to_string()))),
-            Value::Bool(b) => Ok(Some(Value::String(b.to_string()))),
-            _ => Err(ScimError::invalid_value(format!("\"{key}\" must be a string"))),
+            other => Err(ScimError::invalid_value(format!(
+                "\"{key}\" must be a string, got {}",
+                json_type(&other)
+            ))),
         },
+    }
+}
+
+/// The JSON type of a value, for error details (the value itself may be anything, a password
+/// included, and error details are echoed to the client and may be logged).
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

@@ -20,11 +20,31 @@ pub enum OpKind {
     Remove,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PatchOp {
     pub op: OpKind,
     pub path: Option<String>,
     pub value: Option<Value>,
+}
+
+/// Shows the value's JSON type only: an operation may carry a user's password (Okta's
+/// password push), which must never reach a log or a panic message.
+impl std::fmt::Debug for PatchOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self.value.as_ref().map(|v| match v {
+            Value::Null => "null",
+            Value::Bool(_) => "<boolean>",
+            Value::Number(_) => "<number>",
+            Value::String(_) => "<string>",
+            Value::Array(_) => "<array>",
+            Value::Object(_) => "<object>",
+        });
+        f.debug_struct("PatchOp")
+            .field("op", &self.op)
+            .field("path", &self.path)
+            .field("value", &value)
+            .finish()
+    }
 }
 
 /// A change to a Group's member list, applied by the store in order.

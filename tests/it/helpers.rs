@@ -76,7 +76,7 @@ async fn spawn_on(
     cic: Option<cic_bridge::tencent::Credentials>,
 ) -> TestApp {
     let mut config = Config::default();
-    config.database.url = db_url.clone();
+    config.database.url = db_url.clone().into();
     config.database.sqlite_synchronous = cic_bridge::config::SqliteSync::Normal;
     config.tenants = vec![
         TenantConfig {

@@ -12,6 +12,7 @@ mod engine;
 mod engine_crash;
 mod faults;
 mod helpers;
+mod hostile;
 mod jwt;
 mod limits;
 mod ops;

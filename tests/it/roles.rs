@@ -222,7 +222,7 @@ async fn unknown_role_configurations_and_accounts_stop_start_up_by_name() {
     let emu = spawn_emulator(|_| {}).await;
     let db = crate::db::fresh().await;
     let mut config = cic_bridge::config::Config::default();
-    config.database.url = db.url.clone();
+    config.database.url = db.url.clone().into();
     config.cic.endpoint = emu.url.clone();
     config.tenants = vec![cic_bridge::config::TenantConfig {
         name: "a".into(),

@@ -1,18 +1,17 @@
 //! `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas` (RFC 7643 §5–§7).
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{base_url, scim_json};
+use super::{BaseUrl, ResourceId, scim_json};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::scim::ScimError;
 use crate::scim::schema::{self, AttrDef, ResourceKind, SchemaDef};
 
-pub async fn service_provider_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let base = base_url(&state.settings, &headers);
+pub async fn service_provider_config(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> Response {
     scim_json(
         StatusCode::OK,
         &json!({
@@ -66,8 +65,7 @@ fn list_response(resources: Vec<Value>) -> Value {
     })
 }
 
-pub async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let base = base_url(&state.settings, &headers);
+pub async fn resource_types(BaseUrl(base): BaseUrl) -> Response {
     let all = [ResourceKind::User, ResourceKind::Group]
         .iter()
         .map(|k| resource_type_json(*k, &base))
@@ -75,12 +73,7 @@ pub async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -
     scim_json(StatusCode::OK, &list_response(all))
 }
 
-pub async fn resource_type(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    let base = base_url(&state.settings, &headers);
+pub async fn resource_type(BaseUrl(base): BaseUrl, ResourceId(name): ResourceId) -> Result<Response, ApiError> {
     let kind = [ResourceKind::User, ResourceKind::Group]
         .into_iter()
         .find(|k| k.name().eq_ignore_ascii_case(&name))
@@ -125,20 +118,14 @@ fn schema_json(s: &SchemaDef, base: &str) -> Value {
 
 const ALL_SCHEMAS: [&SchemaDef; 3] = [&schema::USER, &schema::ENTERPRISE_USER, &schema::GROUP];
 
-pub async fn schemas(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let base = base_url(&state.settings, &headers);
+pub async fn schemas(BaseUrl(base): BaseUrl) -> Response {
     scim_json(
         StatusCode::OK,
         &list_response(ALL_SCHEMAS.iter().map(|s| schema_json(s, &base)).collect()),
     )
 }
 
-pub async fn schema(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let base = base_url(&state.settings, &headers);
+pub async fn schema(BaseUrl(base): BaseUrl, ResourceId(id): ResourceId) -> Result<Response, ApiError> {
     let s = ALL_SCHEMAS
         .iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id))

@@ -3,16 +3,20 @@
 mod discovery;
 mod resources;
 
+use std::convert::Infallible;
+
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, SCIM_CONTENT_TYPE};
+use super::serve::LocalAddr;
 use crate::scim::ScimError;
 use crate::scim::schema::ResourceKind;
 
@@ -73,46 +77,131 @@ pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     resp
 }
 
-/// Reads a JSON request body within the size limit. Accepts `application/scim+json` and
-/// `application/json` (Okta's SPEC test and Microsoft's collection send the latter), with any
-/// parameters, and a missing Content-Type.
-pub async fn read_json(req: Request, limit: usize) -> Result<Value, ScimError> {
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        let essence = ct.split(';').next().unwrap_or_default().trim();
-        if !(essence == "application/scim+json"
-            || essence == "application/json"
-            || essence.ends_with("+json")
-            || essence.is_empty())
-        {
+/// Reads a JSON request body (`scim::json::parse`: no duplicate keys, no U+0000) within the
+/// size limit and the body timeout. Accepts `application/scim+json` and `application/json`
+/// (Okta's SPEC test and Microsoft's collection send the latter) and other `+json` types, with
+/// any parameters but a charset other than UTF-8 (RFC 8259 §8.1), and a missing Content-Type.
+pub async fn read_json(req: Request, settings: &super::Settings) -> Result<Value, ScimError> {
+    check_content_type(req.headers())?;
+    let limit = settings.max_body_bytes;
+    let too_large = || ScimError::new(413, None, format!("request body larger than {limit} bytes"));
+    // A declared length over the limit is refused before a byte of the body is read (and
+    // before hyper answers `Expect: 100-continue`); a chunked body is cut at the limit.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    // A client that trickles its body would otherwise hold the request until the request
+    // timeout (503, which the IdPs retry); 408 says the fault is the client's. hyper closes the
+    // connection after the answer, since the body was not read to its end.
+    let timeout = settings.body_timeout;
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await {
+        Err(_) => {
             return Err(ScimError::new(
-                415,
+                408,
                 None,
-                format!("unsupported Content-Type \"{essence}\"; send application/scim+json"),
+                format!("the request body did not arrive within {} s", timeout.as_secs()),
             ));
         }
-    }
-    let bytes = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| ScimError::new(413, None, format!("request body larger than {limit} bytes")))?;
+        Ok(Err(_)) => return Err(too_large()),
+        Ok(Ok(bytes)) => bytes,
+    };
     if bytes.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    crate::scim::json::parse(&bytes)
 }
 
-/// The SCIM base URL (`…/scim/v2`) for `meta.location`: the configured public URL, else the
-/// request's Host.
-pub fn base_url(settings: &super::Settings, headers: &HeaderMap) -> String {
-    if let Some(u) = &settings.public_url {
-        return format!("{}/scim/v2", u.trim_end_matches('/'));
+fn check_content_type(headers: &HeaderMap) -> Result<(), ScimError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let unsupported = |what: &str| {
+        ScimError::new(
+            415,
+            None,
+            format!("unsupported Content-Type {what}; send application/scim+json"),
+        )
+    };
+    let ct = ct.to_str().map_err(|_| unsupported("(not ASCII text)"))?;
+    let mut parts = ct.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    if !(essence == "application/scim+json"
+        || essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        || essence.is_empty())
+    {
+        return Err(unsupported(&format!("\"{essence}\"")));
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}/scim/v2")
+    for param in parts {
+        if let Some((name, value)) = param.split_once('=') {
+            let value = value.trim().trim_matches('"');
+            if name.trim().eq_ignore_ascii_case("charset")
+                && !(value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8"))
+            {
+                return Err(unsupported(&format!("\"{essence}\" with charset \"{value}\"")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The SCIM base URL (`…/scim/v2`) for `meta.location`, `Location` and `$ref`:
+/// `server.public_url`, else `http://` and the local address the client connected to.
+///
+/// Never the request's `Host` header: any client can send any Host, and the URL it makes is
+/// returned to the IdP, which may store it and follow it (and a proxy may cache the answer).
+/// Refusing Hosts other than configured names would need a list the operator keeps in step
+/// with DNS; the address the connection reached needs nothing, is right for a client that
+/// connects directly (development, `serve --dev`, an internal network), and a deployment
+/// behind a proxy sets `server.public_url` anyway.
+pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    pub fn of(settings: &super::Settings, extensions: &Extensions) -> BaseUrl {
+        BaseUrl(match (&settings.public_url, extensions.get::<LocalAddr>()) {
+            (Some(u), _) => format!("{}/scim/v2", u.trim_end_matches('/')),
+            (None, Some(LocalAddr(addr))) => format!("http://{addr}/scim/v2"),
+            // Only a router called without `http::serve` (unit tests) lacks the address.
+            (None, None) => "http://localhost/scim/v2".to_string(),
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(BaseUrl::of(&state.settings, &parts.extensions))
+    }
+}
+
+/// The `{id}` of a resource URL, percent-decoded. Bytes that are not UTF-8, or U+0000 (which
+/// no id holds, and PostgreSQL cannot compare with), answer a SCIM `400 invalidValue` rather
+/// than axum's plain-text rejection.
+pub struct ResourceId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|e| {
+            ApiError(ScimError::invalid_value(format!(
+                "the id in the URL cannot be read: {}",
+                e.body_text()
+            )))
+        })?;
+        if id.contains('\0') {
+            return Err(ApiError(ScimError::invalid_value(
+                "the id in the URL contains the NUL character (U+0000)",
+            )));
+        }
+        Ok(ResourceId(id))
+    }
 }
 
 pub fn location(base: &str, kind: ResourceKind, id: &str) -> String {

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::{base_url, empty, location, read_json, scim_json};
+use super::{BaseUrl, ResourceId, empty, location, read_json, scim_json};
 use crate::http::AppState;
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, refusal_response};
@@ -29,13 +29,25 @@ type Result<T> = std::result::Result<T, ApiError>;
 struct Params(Vec<(String, String)>);
 
 impl Params {
+    /// Decodes `application/x-www-form-urlencoded` strictly: a name or value whose bytes are
+    /// not UTF-8, or that holds U+0000, is refused rather than decoded with replacement
+    /// characters (a filter for `U+FFFD` is not what the client asked for).
     fn parse(raw: Option<&str>) -> Result<Params> {
-        let pairs: Vec<(String, String)> = match raw {
-            Some(q) => {
-                serde_urlencoded::from_str(q).map_err(|_| ScimError::invalid_syntax("malformed query string"))?
-            }
-            None => Vec::new(),
-        };
+        let mut pairs = Vec::new();
+        for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = decode_component(key)
+                .ok_or_else(|| ScimError::invalid_value("a query parameter name is not UTF-8 text without U+0000"))?;
+            let value = decode_component(value).ok_or_else(|| {
+                let detail = format!("the query parameter {key} is not UTF-8 text without U+0000");
+                if key.eq_ignore_ascii_case("filter") {
+                    ScimError::invalid_filter(detail)
+                } else {
+                    ScimError::invalid_value(detail)
+                }
+            })?;
+            pairs.push((key, value));
+        }
         Ok(Params(pairs))
     }
 
@@ -63,11 +75,22 @@ impl Params {
     }
 }
 
+/// One component of a query string: `+` is a space, then percent-decoding; `None` when the
+/// bytes are not UTF-8 or hold U+0000.
+fn decode_component(s: &str) -> Option<String> {
+    let spaced = s.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&spaced).decode_utf8().ok()?;
+    (!decoded.contains('\0')).then(|| decoded.into_owned())
+}
+
+/// `If-Match`, if sent. A value that is not ASCII text cannot be one of our tags (`W/"n"`), so
+/// it matches nothing, as other tags that are not ours: never ignored, which would let the
+/// write through unconditionally.
 fn if_match(headers: &HeaderMap) -> Option<IfMatch> {
-    headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(IfMatch::parse)
+    headers.get(header::IF_MATCH).map(|v| match v.to_str() {
+        Ok(s) => IfMatch::parse(s),
+        Err(_) => IfMatch::Versions(Vec::new()),
+    })
 }
 
 /// Renders rows, loading `members`/`groups` in one query when the projection wants them.
@@ -166,7 +189,7 @@ async fn list(
     state: AppState,
     kind: ResourceKind,
     tenant: Arc<Tenant>,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     raw: Option<String>,
 ) -> Result<Response> {
     let params = Params::parse(raw.as_deref())?;
@@ -201,7 +224,6 @@ async fn list(
         with_links: projection.includes("groups"),
     };
     let (total, rows) = state.store.list(kind, &tenant.name, &query).await?;
-    let base = base_url(&state.settings, &headers);
     let resources = render_rows(&state, kind, &tenant, rows, &base, &projection).await?;
     // Built by hand: `json!` would serialise `resources` into a second copy.
     let mut body = Map::with_capacity(5);
@@ -219,7 +241,7 @@ async fn get_one(
     kind: ResourceKind,
     tenant: Arc<Tenant>,
     id: String,
-    headers: HeaderMap,
+    base: BaseUrl,
     raw: Option<String>,
 ) -> Result<Response> {
     let params = Params::parse(raw.as_deref())?;
@@ -228,7 +250,7 @@ async fn get_one(
         .get(kind, &tenant.name, &id)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
-    respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::OK).await
+    respond_with(&state, kind, &tenant, &row, &base, &params, StatusCode::OK).await
 }
 
 async fn respond_with(
@@ -236,14 +258,13 @@ async fn respond_with(
     kind: ResourceKind,
     tenant: &Tenant,
     row: &Row,
-    headers: &HeaderMap,
+    BaseUrl(base): &BaseUrl,
     params: &Params,
     status: StatusCode,
 ) -> Result<Response> {
-    let base = base_url(&state.settings, headers);
-    let mut rendered = render_rows(state, kind, tenant, vec![row.clone()], &base, &params.projection(kind)).await?;
+    let mut rendered = render_rows(state, kind, tenant, vec![row.clone()], base, &params.projection(kind)).await?;
     let body = rendered.pop().ok_or_else(ScimError::internal)?;
-    let loc = location(&base, kind, &row.id);
+    let loc = location(base, kind, &row.id);
     Ok(with_etag(
         scim_json(status, &body),
         row.version,
@@ -252,12 +273,12 @@ async fn respond_with(
 }
 
 async fn create(state: AppState, kind: ResourceKind, tenant: Arc<Tenant>, req: Request) -> Result<Response> {
-    let headers = req.headers().clone();
+    let base = BaseUrl::of(&state.settings, req.extensions());
     let params = Params::parse(req.uri().query())?;
-    let body = read_json(req, state.settings.max_body_bytes).await?;
+    let body = read_json(req, &state.settings).await?;
     let n = model::normalize(kind, &body)?;
     match state.provision.create(kind, &tenant.name, n.doc, n.members).await {
-        Ok(row) => respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::CREATED).await,
+        Ok(row) => respond_with(&state, kind, &tenant, &row, &base, &params, StatusCode::CREATED).await,
         Err(refusal) => Ok(refusal_response(refusal, kind, None)),
     }
 }
@@ -270,15 +291,16 @@ async fn replace(
     req: Request,
 ) -> Result<Response> {
     let headers = req.headers().clone();
+    let base = BaseUrl::of(&state.settings, req.extensions());
     let params = Params::parse(req.uri().query())?;
-    let body = read_json(req, state.settings.max_body_bytes).await?;
+    let body = read_json(req, &state.settings).await?;
     let n = model::normalize(kind, &body)?;
     let replaced = state
         .provision
         .replace(kind, &tenant.name, &id, if_match(&headers).as_ref(), n.doc, n.members)
         .await;
     match replaced {
-        Ok(row) => respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::OK).await,
+        Ok(row) => respond_with(&state, kind, &tenant, &row, &base, &params, StatusCode::OK).await,
         Err(refusal) => Ok(refusal_response(refusal, kind, Some(&id))),
     }
 }
@@ -291,8 +313,9 @@ async fn patch_one(
     req: Request,
 ) -> Result<Response> {
     let headers = req.headers().clone();
+    let base = BaseUrl::of(&state.settings, req.extensions());
     let params = Params::parse(req.uri().query())?;
-    let body = read_json(req, state.settings.max_body_bytes).await?;
+    let body = read_json(req, &state.settings).await?;
     let ops = patch::parse_request(&body)?;
     let row = match state
         .provision
@@ -312,7 +335,7 @@ async fn patch_one(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().contains("return=representation"));
     if wants_body {
-        respond_with(&state, kind, &tenant, &row, &headers, &params, StatusCode::OK).await
+        respond_with(&state, kind, &tenant, &row, &base, &params, StatusCode::OK).await
     } else {
         Ok(with_etag(empty(StatusCode::NO_CONTENT), row.version, None))
     }
@@ -340,36 +363,36 @@ async fn delete_one(
 pub async fn list_users(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    h: HeaderMap,
+    b: BaseUrl,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    list(s, ResourceKind::User, t, h, q).await
+    list(s, ResourceKind::User, t, b, q).await
 }
 pub async fn list_groups(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    h: HeaderMap,
+    b: BaseUrl,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    list(s, ResourceKind::Group, t, h, q).await
+    list(s, ResourceKind::Group, t, b, q).await
 }
 pub async fn get_user(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    Path(id): Path<String>,
-    h: HeaderMap,
+    ResourceId(id): ResourceId,
+    b: BaseUrl,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    get_one(s, ResourceKind::User, t, id, h, q).await
+    get_one(s, ResourceKind::User, t, id, b, q).await
 }
 pub async fn get_group(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    Path(id): Path<String>,
-    h: HeaderMap,
+    ResourceId(id): ResourceId,
+    b: BaseUrl,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    get_one(s, ResourceKind::Group, t, id, h, q).await
+    get_one(s, ResourceKind::Group, t, id, b, q).await
 }
 pub async fn create_user(
     State(s): State<AppState>,
@@ -388,7 +411,7 @@ pub async fn create_group(
 pub async fn replace_user(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     req: Request,
 ) -> Result<Response> {
     replace(s, ResourceKind::User, t, id, req).await
@@ -396,7 +419,7 @@ pub async fn replace_user(
 pub async fn replace_group(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     req: Request,
 ) -> Result<Response> {
     replace(s, ResourceKind::Group, t, id, req).await
@@ -404,7 +427,7 @@ pub async fn replace_group(
 pub async fn patch_user(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     req: Request,
 ) -> Result<Response> {
     patch_one(s, ResourceKind::User, t, id, req).await
@@ -412,7 +435,7 @@ pub async fn patch_user(
 pub async fn patch_group(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     req: Request,
 ) -> Result<Response> {
     patch_one(s, ResourceKind::Group, t, id, req).await
@@ -420,7 +443,7 @@ pub async fn patch_group(
 pub async fn delete_user(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     h: HeaderMap,
 ) -> Result<Response> {
     delete_one(s, ResourceKind::User, t, id, h).await
@@ -428,7 +451,7 @@ pub async fn delete_user(
 pub async fn delete_group(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
     h: HeaderMap,
 ) -> Result<Response> {
     delete_one(s, ResourceKind::Group, t, id, h).await

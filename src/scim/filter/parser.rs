@@ -405,6 +405,11 @@ impl<'a> Parser<'a> {
         let literal = &self.src[start..=i];
         let value = serde_json::from_str::<String>(literal)
             .map_err(|e| FilterError::at(format!("invalid string {literal}: {e}"), start))?;
+        if value.contains('\0') {
+            // No stored value holds it (request bodies refuse it), and PostgreSQL cannot
+            // compare with it: a 500 there, a filter that matches nothing on SQLite.
+            return Err(FilterError::at("a string must not contain U+0000", start));
+        }
         self.pos = i + 1;
         Ok(value)
     }
@@ -584,6 +589,13 @@ mod tests {
             or(and(pr("a"), pr("b")), not(pr("c")))
         );
         assert_eq!(p("not(a pr)"), not(pr("a")));
+    }
+
+    #[test]
+    fn nul_in_a_string_is_refused() {
+        assert!(parse(r#"x eq "a\u0000""#).is_err());
+        assert!(parse("x eq \"a\0\"").is_err());
+        assert!(parse_path(r#"emails[value eq "\u0000"]"#).is_err());
     }
 
     #[test]

@@ -365,3 +365,19 @@ fn removing_active_leaves_it_unassigned() {
     .expect("ok");
     assert!(!out.doc.contains_key("active"));
 }
+
+#[test]
+fn a_password_is_dropped_and_never_shown_by_debug() {
+    let secret = "Hunter2-patch-secret";
+    let body = json!({"schemas": [schema::PATCH_OP_SCHEMA], "Operations": [
+        {"op": "replace", "path": "password", "value": secret},
+        {"op": "replace", "value": {"password": secret, "title": "T"}},
+        {"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": secret},
+    ]});
+    let parsed = parse_request(&body).expect("parses");
+    assert!(!format!("{parsed:?}").contains(secret), "{parsed:?}");
+    assert!(!format!("{:#?}", parsed[1]).contains(secret));
+    let out = apply(ResourceKind::User, "u1", &user(), &parsed).expect("applies");
+    assert!(!serde_json::to_string(&out.doc).unwrap().contains(secret));
+    assert!(!format!("{out:?}").contains(secret));
+}
