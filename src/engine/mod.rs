@@ -144,7 +144,7 @@ pub struct Engine {
     role_cache: std::sync::Mutex<HashMap<String, (std::time::Instant, Vec<crate::tencent::model::RoleConfiguration>)>>,
     /// This process's copy of the organization snapshot (see `organization`), and one
     /// refresh at a time.
-    org_copy: std::sync::Mutex<Option<(std::time::Instant, Arc<organization::Organization>)>>,
+    org_copy: std::sync::Mutex<Option<(String, Arc<organization::Organization>)>>,
     org_refreshing: tokio::sync::Mutex<()>,
     /// This process's lease owner id.
     owner: String,

@@ -27,10 +27,6 @@ pub const FUSE_ALARM: &str = "organizationFuse";
 /// Alarms about the organization belong to no tenant; they are filed under this name.
 pub const ALARM_TENANT: &str = "organization";
 
-/// How long a process trusts its in-memory copy before reading the store's again (another
-/// replica may have refreshed it).
-const COPY_TTL: Duration = Duration::from_secs(30);
-
 /// A department (`OrgNode`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Department {
@@ -320,26 +316,39 @@ pub struct OrganizationStatus {
 }
 
 impl Engine {
-    /// The organization in force: this process's copy, the store's (read again after
-    /// `COPY_TTL`, another replica may have refreshed it), or, when none was ever stored,
+    /// The organization in force, as the store holds it. This process keeps a copy with the
+    /// snapshot's `applied_at` and reads the whole snapshot again only when the store's
+    /// differs: a snapshot applied by another replica, or by this one just now, is what the
+    /// next resolution uses (the syncs it queued commit with it). When none was ever stored,
     /// a refresh now.
     pub(crate) async fn organization(&self) -> Result<Arc<Organization>, CicError> {
-        if let Some((at, org)) = lock(&self.org_copy).as_ref() {
-            if at.elapsed() < COPY_TTL {
-                return Ok(org.clone());
+        match self.store.organization_applied_at().await {
+            Ok(Some(at)) => {
+                if let Some((copy_at, org)) = lock(&self.org_copy).as_ref() {
+                    if *copy_at == at {
+                        return Ok(org.clone());
+                    }
+                }
+                match self.store.organization().await {
+                    Ok(Some(row)) => match serde_json::from_str::<Organization>(&row.doc) {
+                        Ok(org) => {
+                            let org = Arc::new(org);
+                            *lock(&self.org_copy) = Some((row.applied_at, org.clone()));
+                            return Ok(org);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "the stored organization snapshot does not decode; reading it again")
+                        }
+                    },
+                    Ok(None) => {}
+                    Err(e) => {
+                        if let Some((_, org)) = lock(&self.org_copy).as_ref() {
+                            return Ok(org.clone());
+                        }
+                        tracing::warn!(error = %e, "reading the organization snapshot failed; reading the organization");
+                    }
+                }
             }
-        }
-        match self.store.organization().await {
-            Ok(Some(row)) => match serde_json::from_str::<Organization>(&row.doc) {
-                Ok(org) => {
-                    let org = Arc::new(org);
-                    *lock(&self.org_copy) = Some((std::time::Instant::now(), org.clone()));
-                    return Ok(org);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the stored organization snapshot does not decode; reading it again")
-                }
-            },
             Ok(None) => {}
             Err(e) => {
                 // The copy held, however old, beats nothing while the store is down.
@@ -473,7 +482,11 @@ impl Engine {
                 }
             }
         };
-        *lock(&self.org_copy) = Some((std::time::Instant::now(), new));
+        // The next resolution reads what was stored (see `organization`); when the store could
+        // not be read back, this read serves.
+        if lock(&self.org_copy).is_none() {
+            *lock(&self.org_copy) = Some((String::new(), new));
+        }
         Ok(outcome)
     }
 
@@ -519,9 +532,6 @@ impl Engine {
         let now = self.now();
         self.store.apply_organization(&doc, &self.live_tenants(), now).await?;
         self.store.clear_alarm(ALARM_TENANT, FUSE_ALARM, now).await?;
-        if let Ok(org) = serde_json::from_str::<Organization>(&doc) {
-            *lock(&self.org_copy) = Some((std::time::Instant::now(), Arc::new(org)));
-        }
         self.notify();
         Ok(true)
     }

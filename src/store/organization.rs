@@ -37,6 +37,15 @@ impl Store {
         self.observe(r, false)
     }
 
+    /// When the snapshot in force was put in force (a cheap check of whether a copy is
+    /// current).
+    pub async fn organization_applied_at(&self) -> Result<Option<String>, StoreError> {
+        let r = stmt("SELECT applied_at FROM organization_snapshot WHERE id = 1")
+            .scalar_optional(self.read())
+            .await;
+        self.observe(r, false)
+    }
+
     /// Puts `doc` in force (dropping any held snapshot and error) and queues an assignment
     /// sync of every linked group of each of `tenants`, in one transaction. Returns the number
     /// of syncs queued.

@@ -656,3 +656,39 @@ async fn the_organization_cli_refreshes_and_shows_the_snapshot() {
         set(&[("OpsAccess", A), ("OpsAccess", B), ("OpsAccess", C)])
     );
 }
+
+/// A refresh asked of a replica that does not lead the engine reaches the leader's workers:
+/// they resolve the rules against the snapshot the store holds, not a copy of their own.
+#[tokio::test]
+async fn a_refresh_through_another_replica_reaches_the_leaders_workers() {
+    if !crate::db::is_postgres() {
+        return;
+    }
+    let emu = spawn_emulator(tree).await;
+    create_role_configuration(&emu.client(), &emu.zone(), "OpsAccess").await;
+    let rules = |c: &mut cic_bridge::config::Config| {
+        c.engine.organization_refresh_secs = 0;
+        c.assignments = vec![AssignmentConfig {
+            group: Some("ops".into()),
+            role_configuration: Some("OpsAccess".into()),
+            departments: vec![dept("Production")],
+            ..Default::default()
+        }];
+    };
+    let leader = spawn_live(&emu, rules).await;
+    leader.create_group("ops", &[]).await;
+    drain(&leader, Duration::from_secs(30)).await;
+    assert_eq!(grants(&emu), set(&[("OpsAccess", A), ("OpsAccess", B)]));
+    let follower = crate::engine::spawn_live_on(&emu, Some(&leader.db_url), rules).await;
+    move_to(&emu, "Production", &[C]).await;
+    let r = refresh(&follower).await;
+    assert_eq!(r["outcome"], "applied", "{r}");
+    drain(&leader, Duration::from_secs(30)).await;
+    assert_eq!(
+        grants(&emu),
+        set(&[("OpsAccess", A), ("OpsAccess", B), ("OpsAccess", C)]),
+        "the leader's workers saw the new snapshot"
+    );
+    follower.stop().await;
+    leader.stop().await;
+}
