@@ -97,18 +97,13 @@ async fn retry(
     println!("{n} operation(s) queued again; a running daemon picks them up within a second");
     // The fuse may also hold an organization refresh (it belongs to no tenant).
     if held && tenant.is_none() {
-        if let Some(doc) = store.organization().await?.and_then(|r| r.held_doc) {
-            let tenants: Vec<String> = config
-                .tenants
-                .iter()
-                .filter(|t| t.mode == crate::config::TenantMode::Live)
-                .map(|t| t.name.clone())
-                .collect();
-            let queued = store.apply_organization(&doc, &tenants, now).await?;
-            let org = crate::engine::organization::ALARM_TENANT;
-            store
-                .clear_alarm(org, crate::engine::organization::FUSE_ALARM, now)
-                .await?;
+        let tenants: Vec<String> = config
+            .tenants
+            .iter()
+            .filter(|t| t.mode == crate::config::TenantMode::Live)
+            .map(|t| t.name.clone())
+            .collect();
+        if let Some(queued) = crate::engine::organization::release_held(&store, &tenants, now).await? {
             println!("the held organization refresh is in force; {queued} assignment sync(s) queued");
         }
     }

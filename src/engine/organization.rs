@@ -261,6 +261,19 @@ impl Organization {
     }
 }
 
+/// Puts the organization snapshot the fuse holds in force with the assignment syncs of
+/// `tenants`, and clears the fuse alarm: an operator's release, from the admin API (through
+/// the engine) or from `cic-bridge jobs retry --held` (on the database alone). The number of
+/// syncs queued, or `None` when nothing was held.
+pub async fn release_held(store: &Store, tenants: &[String], now: OffsetDateTime) -> Result<Option<u64>, StoreError> {
+    let Some(doc) = store.organization().await?.and_then(|r| r.held_doc) else {
+        return Ok(None);
+    };
+    let queued = store.apply_organization(&doc, tenants, now).await?;
+    store.clear_alarm(ALARM_TENANT, FUSE_ALARM, now).await?;
+    Ok(Some(queued))
+}
+
 /// What a refresh did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
@@ -525,15 +538,11 @@ impl Engine {
     /// Puts the snapshot the fuse holds in force (an operator's release). Returns whether one
     /// was held.
     pub async fn release_held_organization(&self) -> Result<bool, StoreError> {
-        let held = self.store.organization().await?.and_then(|r| r.held_doc);
-        let Some(doc) = held else {
-            return Ok(false);
-        };
-        let now = self.now();
-        self.store.apply_organization(&doc, &self.live_tenants(), now).await?;
-        self.store.clear_alarm(ALARM_TENANT, FUSE_ALARM, now).await?;
-        self.notify();
-        Ok(true)
+        let released = release_held(&self.store, &self.live_tenants(), self.now()).await?;
+        if released.is_some() {
+            self.notify();
+        }
+        Ok(released.is_some())
     }
 
     /// The snapshot's age and size, a held refresh and the last error.
