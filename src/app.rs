@@ -91,7 +91,7 @@ pub fn build_engine(
     let client = CicClient::new(config.cic.client_config(), credentials)
         .context("building the Identity Center client")?
         .with_clock(clock.clone());
-    Ok(Engine::new(
+    let engine = Engine::new(
         store,
         Arc::new(client),
         config.tenants.iter().map(TenantPolicy::from),
@@ -99,7 +99,9 @@ pub fn build_engine(
         clock,
         crate::engine::rules::Rules::new(&config.assignments)?,
         config.cic.manager_uin,
-    ))
+    );
+    engine.set_audit_retention(config.audit.retain_days);
+    Ok(engine)
 }
 
 /// On SIGHUP, reads `path` again and puts its `[[assignments]]` rules in force once they

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             } => cli::explain::run(config, user, account, tenant, json).await,
             Command::CheckConfig { config, online } => cli::check_config::run(&config, online).await,
             Command::Token(TokenCommand::New { tenant, config }) => cli::token::new(tenant, config),
+            Command::Audit(args) => cli::audit::run(args).await,
             Command::Tasks {
                 config,
                 tenant,

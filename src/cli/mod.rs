@@ -1,6 +1,7 @@
 //! Command line: the clap definitions here, each subcommand's body in its own module.
 
 pub mod admin;
+pub mod audit;
 pub mod check_config;
 pub mod emulator;
 pub mod explain;
@@ -104,6 +105,9 @@ pub enum Command {
     /// SCIM tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The audit trail (works on the database of --config): records of the changes accepted
+    /// and made, oldest first, filtered; or `audit verify`, which checks the hash chain.
+    Audit(AuditArgs),
     /// List the Identity Center tasks cic-bridge started (assignments, deployments).
     Tasks {
         #[arg(long)]
@@ -115,6 +119,53 @@ pub enum Command {
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A user (userName or SCIM id): its records and those of the groups it was a member of.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A group (displayName or SCIM id).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// An account UIN: the calls and tasks that targeted it.
+    #[arg(long, value_name = "UIN")]
+    pub account: Option<u64>,
+    /// One action, e.g. CreateRoleAssignment, group.member.add, task.end.
+    #[arg(long)]
+    pub action: Option<String>,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// From this time on (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, default_value_t = 1000)]
+    pub limit: i64,
+    /// One JSON document with every record.
+    #[arg(long, conflicts_with = "jsonl")]
+    pub json: bool,
+    /// One JSON object per line (for a SIEM); pages through everything that matches.
+    #[arg(long)]
+    pub jsonl: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Seal what is committed, then check every record against the hash chain; exit status 1
+    /// naming the first edited or missing record.
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 

@@ -160,6 +160,9 @@ pub struct Engine {
     /// call): run again as soon as the store commits (see `rerun_unrecorded`).
     unrecorded: std::sync::Mutex<Vec<i64>>,
     unrecorded_total: std::sync::atomic::AtomicU64,
+    /// `audit.retain_days` (0: keep everything) and the last prune.
+    audit_retain_days: std::sync::atomic::AtomicU64,
+    last_audit_prune: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -204,7 +207,14 @@ impl Engine {
             last_reconcile: Default::default(),
             unrecorded: Default::default(),
             unrecorded_total: Default::default(),
+            audit_retain_days: std::sync::atomic::AtomicU64::new(crate::config::AuditConfig::default().retain_days),
+            last_audit_prune: Default::default(),
         })
+    }
+
+    /// Sets `audit.retain_days` (at start-up and on reload).
+    pub fn set_audit_retention(&self, days: u64) {
+        self.audit_retain_days.store(days, Ordering::Relaxed);
     }
 
     /// Identity Center calls whose outcome the store could not record, since start-up.

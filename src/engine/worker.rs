@@ -291,6 +291,32 @@ impl Engine {
         if let Err(e) = self.store.prune_done(now - keep).await {
             tracing::warn!(error = %e, "pruning finished operations failed");
         }
+        self.audit_housekeeping(now).await;
+    }
+
+    /// Seals the audit records committed since the last second (every replica's: the leader
+    /// seals for all), and once an hour prunes those older than `audit.retain_days`.
+    async fn audit_housekeeping(&self, now: time::OffsetDateTime) {
+        if let Err(e) = self.store.audit_seal().await {
+            tracing::warn!(error = %e, "sealing the audit trail failed; it is tried again in a second");
+        }
+        let days = self.audit_retain_days.load(std::sync::atomic::Ordering::Relaxed);
+        if days == 0 {
+            return;
+        }
+        {
+            let mut last = self.last_audit_prune.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(3600)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let keep = time::Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400_000).min(1_000_000));
+        match self.store.audit_prune(now - keep).await {
+            Ok(Some(through)) => tracing::info!(through_position = through, retain_days = days, "audit trail pruned"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning the audit trail failed"),
+        }
     }
 
     /// Whether the periodic reconciliation is due (and marks it started). The first runs one
@@ -373,12 +399,13 @@ impl Engine {
             // A refused create is rolled back: it never got an object to link. A link it
             // forgot (its object is gone) stays forgotten, and so does a recorded assignment
             // that Identity Center does not have.
+            // The calls it made stay in the audit trail (a task's end does not: its status is
+            // not recorded either, so the next attempt polls it again).
             if matches!(outcome, Err(Failure::Refused(_))) {
-                writes.retain(|w| {
-                    matches!(
-                        w,
-                        crate::store::Write::Unlink { .. } | crate::store::Write::Assignment { present: false, .. }
-                    )
+                writes.retain(|w| match w {
+                    crate::store::Write::Unlink { .. } | crate::store::Write::Assignment { present: false, .. } => true,
+                    crate::store::Write::Audit(e) => e.action != "task.end",
+                    _ => false,
                 });
             }
             let finish = self.finish_for(&op, outcome).await;

@@ -128,6 +128,8 @@ pub fn router(auth: Arc<AdminAuth>) -> Router<AppState> {
         .route("/admin/tasks", get(tasks))
         .route("/admin/reconcile", post(reconcile))
         .route("/admin/explain", get(explain))
+        .route("/admin/audit", get(audit))
+        .route("/admin/audit/verify", get(audit_verify))
         .route_layer(axum::middleware::from_fn_with_state(auth, require_admin))
 }
 
@@ -381,4 +383,68 @@ async fn explain(State(state): State<AppState>, Query(q): Query<ExplainQuery>) -
             "give user=<userName or id> or account=<UIN>".into(),
         )),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    tenant: Option<String>,
+    user: Option<String>,
+    group: Option<String>,
+    account: Option<u64>,
+    action: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// A time bound of an audit query: RFC 3339, or a date (`2026-12-01`, midnight UTC).
+fn audit_time(key: &str, value: Option<String>) -> Result<Option<String>, AdminError> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    crate::store::audit::parse_bound(&v).map(Some).ok_or_else(|| {
+        AdminError(
+            StatusCode::BAD_REQUEST,
+            format!("{key} must be RFC 3339 or YYYY-MM-DD, got {v:?}"),
+        )
+    })
+}
+
+/// Records of the audit trail, oldest first: `?user=` (userName or id: the user's records and
+/// those of the groups it was a member of), `group=`, `account=`, `action=`, `since=`,
+/// `until=`, `after=` (a seq, for the next page) and `limit=` (default 100, at most 10,000).
+async fn audit(
+    State(state): State<AppState>,
+    q: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, AdminError> {
+    let Query(q) = q.map_err(|e| AdminError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let records = crate::store::audit::query_by_names(
+        &state.store,
+        crate::store::audit::Names {
+            tenant: q.tenant,
+            user: q.user,
+            group: q.group,
+            account: q.account,
+            action: q.action,
+            since: audit_time("since", q.since)?,
+            until: audit_time("until", q.until)?,
+            after: q.after,
+            limit: q.limit.unwrap_or(100),
+        },
+    )
+    .await?;
+    let next = records.last().map(|r| r.seq);
+    let items: Vec<Value> = records.iter().map(|r| r.to_json()).collect();
+    Ok(Json(json!({"records": items, "count": items.len(), "next": next})))
+}
+
+/// Seals what is committed, then walks the chain: `{"ok": true, ...}` or the first break.
+async fn audit_verify(State(state): State<AppState>) -> Result<Json<Value>, AdminError> {
+    state.store.audit_seal().await?;
+    let v = state.store.audit_verify().await?;
+    let mut out = serde_json::to_value(&v).unwrap_or(Value::Null);
+    out["ok"] = v.problem.is_none().into();
+    Ok(Json(out))
 }

@@ -69,6 +69,19 @@ impl TokenTable {
     }
 }
 
+/// How the audit trail names a static token: by the first 8 bytes of its SHA-256 digest,
+/// which tells a tenant's tokens apart (a rotation) and reveals nothing of the token.
+fn token_actor(token: &str) -> String {
+    format!("token sha256:{}", hex::encode(&digest(token)[..8]))
+}
+
+/// The request's id for the audit trail: the `X-Request-Id` header (ours, or the client's when
+/// it sent one), kept only when it is short printable ASCII.
+fn request_id(req: &Request) -> Option<String> {
+    let id = req.headers().get("x-request-id")?.to_str().ok()?;
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())).then(|| id.to_owned())
+}
+
 impl Default for TokenTable {
     fn default() -> Self {
         Self::new()
@@ -88,11 +101,11 @@ pub async fn require_tenant(State(tokens): State<Arc<TokenTable>>, mut req: Requ
         ))
         .into_response();
     };
-    let tenant = match tokens.lookup(&token) {
-        Some(tenant) => tenant,
+    let (tenant, actor) = match tokens.lookup(&token) {
+        Some(tenant) => (tenant, token_actor(&token)),
         None if !tokens.jwt.is_empty() && super::jwt::looks_like_jwt(&token) => {
             match tokens.jwt.authenticate(&token).await {
-                Ok(tenant) => tenant,
+                Ok(found) => found,
                 Err(super::jwt::JwtError::Invalid(why)) => {
                     tracing::info!(reason = %why, "JWT refused");
                     return invalid_token(&format!("invalid bearer token: {why}"));
@@ -105,7 +118,9 @@ pub async fn require_tenant(State(tokens): State<Arc<TokenTable>>, mut req: Requ
         None => return invalid_token("invalid bearer token"),
     };
     tracing::Span::current().record("tenant", tenant.name.as_str());
+    let origin = crate::store::Origin::new(actor, request_id(&req));
     req.extensions_mut().insert(tenant);
+    req.extensions_mut().insert(origin);
     next.run(req).await
 }
 

@@ -137,7 +137,8 @@ impl JwtVerifier {
     }
 
     /// Verifies `token` for this tenant.
-    pub async fn verify(&self, token: &str) -> Result<(), JwtError> {
+    /// Verifies the token; returns its subject (`sub`), if it has one.
+    pub async fn verify(&self, token: &str) -> Result<Option<String>, JwtError> {
         // `decode_header` refuses `alg: none` (not an algorithm jsonwebtoken knows), so an
         // unsigned token never gets further.
         let header =
@@ -166,7 +167,7 @@ impl JwtVerifier {
         v.validate_nbf = true;
         v.leeway = self.leeway;
         jsonwebtoken::decode::<serde_json::Value>(token, &key, &v)
-            .map(|_| ())
+            .map(|t| t.claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned))
             .map_err(|e| JwtError::Invalid(format!("token refused: {e}")))
     }
 }
@@ -311,15 +312,17 @@ impl JwtTenants {
     }
 
     /// The tenant `token` belongs to, once verified.
-    pub async fn authenticate(&self, token: &str) -> Result<Arc<Tenant>, JwtError> {
+    /// The tenant whose issuer signed the token, and who it names: `jwt <issuer> <subject>`.
+    pub async fn authenticate(&self, token: &str) -> Result<(Arc<Tenant>, String), JwtError> {
         let peek: PeekClaims = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|e| JwtError::Invalid(format!("not a valid JWT: {e}")))?;
         let iss = peek
             .iss
             .ok_or_else(|| JwtError::Invalid("the token has no issuer (iss)".into()))?;
         let chosen = self.choose(&iss, peek.aud.as_ref())?;
-        chosen.verify(token).await?;
-        Ok(chosen.tenant.clone())
+        let subject = chosen.verify(token).await?;
+        let actor = format!("jwt {iss} {}", subject.as_deref().unwrap_or("(no sub)"));
+        Ok((chosen.tenant.clone(), actor))
     }
 }
 

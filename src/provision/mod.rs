@@ -16,7 +16,7 @@ use crate::engine::{Engine, mapping};
 use crate::scim::patch::{self, MemberEdit, PatchOp, PatchOutcome};
 use crate::scim::schema::ResourceKind;
 use crate::scim::{ScimError, ScimType, model};
-use crate::store::{IfMatch, OpState, PatchError, Row, Store, StoreError};
+use crate::store::{IfMatch, OpState, Origin, PatchError, Row, Store, StoreError};
 
 /// The target of the "created" and "deleted" lines: the one they had when the handlers wrote
 /// them, so that `RUST_LOG` directives and log searches written for them keep matching.
@@ -106,12 +106,13 @@ impl Provisioner {
         tenant: &str,
         mut doc: Map<String, Value>,
         members: Option<Vec<String>>,
+        origin: &Origin,
     ) -> Result<Row, Refusal> {
         model::default_active(kind, &mut doc);
         self.limits.check_document(&doc)?;
         self.limits.check_member_count(members.as_ref().map_or(0, Vec::len))?;
         check_user_name(kind, &doc)?;
-        let (row, op_id) = self.store.create(kind, tenant, doc, members).await?;
+        let (row, op_id) = self.store.create(kind, tenant, doc, members, origin).await?;
         tracing::info!(target: LOG_TARGET, kind = kind.name(), id = %row.id, op = op_id, "created");
         self.engine.notify();
         if self.engine.is_live(tenant) {
@@ -180,6 +181,7 @@ impl Provisioner {
     }
 
     /// Replaces a resource's document (and a group's members when given).
+    #[allow(clippy::too_many_arguments)] // a PUT: the resource, its precondition, the new document and members, who
     pub async fn replace(
         &self,
         kind: ResourceKind,
@@ -188,6 +190,7 @@ impl Provisioner {
         if_match: Option<&IfMatch>,
         doc: Map<String, Value>,
         members: Option<Vec<String>>,
+        origin: &Origin,
     ) -> Result<Row, Refusal> {
         self.limits.check_document(&doc)?;
         self.limits.check_member_count(members.as_ref().map_or(0, Vec::len))?;
@@ -195,13 +198,21 @@ impl Provisioner {
         let read_link = self.rename_policy_applies(kind, tenant);
         let row = self
             .store
-            .patch(kind, tenant, id, if_match, read_link, move |current, linked| {
-                check_rename(!linked, &current.doc, &doc)?;
-                Ok(PatchOutcome {
-                    doc,
-                    member_edits: members.map(MemberEdit::Replace).into_iter().collect(),
-                })
-            })
+            .patch(
+                kind,
+                tenant,
+                id,
+                if_match,
+                read_link,
+                (origin, "replace"),
+                move |current: &Row, linked| {
+                    check_rename(!linked, &current.doc, &doc)?;
+                    Ok(PatchOutcome {
+                        doc,
+                        member_edits: members.map(MemberEdit::Replace).into_iter().collect(),
+                    })
+                },
+            )
             .await?;
         self.engine.notify();
         Ok(row)
@@ -215,22 +226,31 @@ impl Provisioner {
         id: &str,
         if_match: Option<&IfMatch>,
         ops: Vec<PatchOp>,
+        origin: &Origin,
     ) -> Result<Row, Refusal> {
         let rid = id.to_owned();
         let read_link = self.rename_policy_applies(kind, tenant);
         let limits = self.limits;
         let row = self
             .store
-            .patch(kind, tenant, id, if_match, read_link, move |current, linked| {
-                let outcome = patch::apply(kind, &rid, &current.doc, &ops).map_err(Refusal::Patch)?;
-                limits.check_document(&outcome.doc)?;
-                limits.check_members(&outcome.member_edits)?;
-                if kind == ResourceKind::User {
-                    check_user_name(kind, &outcome.doc)?;
-                    check_rename(!linked, &current.doc, &outcome.doc)?;
-                }
-                Ok(outcome)
-            })
+            .patch(
+                kind,
+                tenant,
+                id,
+                if_match,
+                read_link,
+                (origin, "patch"),
+                move |current: &Row, linked| {
+                    let outcome = patch::apply(kind, &rid, &current.doc, &ops).map_err(Refusal::Patch)?;
+                    limits.check_document(&outcome.doc)?;
+                    limits.check_members(&outcome.member_edits)?;
+                    if kind == ResourceKind::User {
+                        check_user_name(kind, &outcome.doc)?;
+                        check_rename(!linked, &current.doc, &outcome.doc)?;
+                    }
+                    Ok(outcome)
+                },
+            )
             .await?;
         self.engine.notify();
         Ok(row)
@@ -243,8 +263,9 @@ impl Provisioner {
         tenant: &str,
         id: &str,
         if_match: Option<&IfMatch>,
+        origin: &Origin,
     ) -> Result<(), Refusal> {
-        self.store.delete(kind, tenant, id, if_match).await?;
+        self.store.delete(kind, tenant, id, if_match, origin).await?;
         tracing::info!(target: LOG_TARGET, kind = kind.name(), id = %id, "deleted");
         self.engine.notify();
         Ok(())

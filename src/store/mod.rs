@@ -9,6 +9,7 @@
 //! claimed with `FOR UPDATE SKIP LOCKED`, and one engine leader elected with an advisory lock
 //! (see [`leader`]).
 
+pub mod audit;
 pub mod health;
 pub mod leader;
 pub mod ops;
@@ -28,6 +29,7 @@ use time::OffsetDateTime;
 use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::schema::ResourceKind;
 
+pub use audit::{AuditEntry, AuditQuery, AuditRecord, Origin, Verification};
 pub use ops::{
     Alarm, CicLink, Finish, LinkWrite, Op, OpError, OpKind, OpState, OpStatus, QueueCount, TaskRow, TaskStatus,
     TenantSnapshot, Write,

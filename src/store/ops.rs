@@ -343,6 +343,8 @@ pub enum Write {
         target_uin: u64,
         present: bool,
     },
+    /// A record of the audit trail (an Identity Center call, a task's end).
+    Audit(super::audit::AuditEntry),
 }
 
 /// Everything the store holds for one tenant, read at once for reconciliation and explain.

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use super::audit::{self, AuditEntry, Origin, Source};
 use super::sql::{Arg, Dialect, Tx, stmt};
 use super::writes::{enqueue, enqueue_members, enqueue_with, link_exists_in};
 use super::{Columns, IfMatch, Link, ListQuery, OpKind, PatchError, Replacement, Row, Store, StoreError};
@@ -241,14 +242,15 @@ impl Store {
         tenant: &str,
         doc: Map<String, Value>,
         members: Option<Vec<String>>,
+        origin: &Origin,
     ) -> Result<(Row, i64), StoreError> {
         let r = match self {
-            Store::Sqlite(s) => s.create(kind, tenant, doc, members).await,
+            Store::Sqlite(s) => s.create(kind, tenant, doc, members, origin).await,
             Store::Postgres(_) => {
                 async {
                     let now = self.now_s();
                     let mut tx = self.begin().await?;
-                    let created = create_in(&mut tx, kind, tenant, doc, members, &now).await?;
+                    let created = create_in(&mut tx, kind, tenant, doc, members, origin, &now).await?;
                     tx.commit().await?;
                     Ok(created)
                 }
@@ -265,6 +267,7 @@ impl Store {
         id: &str,
         if_match: Option<&IfMatch>,
         new: Replacement,
+        origin: &Origin,
     ) -> Result<Row, StoreError> {
         let r: Result<_, StoreError> = async {
             let now = self.now_s();
@@ -274,9 +277,22 @@ impl Store {
             let mut changed = current.doc != new.doc;
             if changed {
                 enqueue(&mut tx, tenant, OpKind::sync(kind), id, None, &Value::Null, &now).await?;
+                record_change(
+                    &mut tx,
+                    kind,
+                    tenant,
+                    id,
+                    "replace",
+                    &current.doc,
+                    &new.doc,
+                    origin,
+                    &now,
+                )
+                .await?;
             }
             if let Some(members) = new.members {
-                changed |= apply_member_edits(&mut tx, tenant, id, &[MemberEdit::Replace(members)], &now).await?;
+                changed |=
+                    apply_member_edits(&mut tx, tenant, id, &[MemberEdit::Replace(members)], origin, &now).await?;
             }
             let row = write_back(&mut tx, kind, tenant, current, new.doc, changed, &now).await?;
             tx.commit().await?;
@@ -292,6 +308,7 @@ impl Store {
     /// read in that transaction (a check made before it could be overtaken by the engine
     /// saving a link); otherwise it is told `false`. When `f` refuses the change, nothing is
     /// written and its error comes back as [`PatchError::Rejected`].
+    #[allow(clippy::too_many_arguments)] // the resource, its precondition, the audit origin and the change
     pub async fn patch<F, E>(
         &self,
         kind: ResourceKind,
@@ -299,6 +316,7 @@ impl Store {
         id: &str,
         if_match: Option<&IfMatch>,
         read_link: bool,
+        origin: (&Origin, &'static str),
         f: F,
     ) -> Result<Row, PatchError<E>>
     where
@@ -316,12 +334,25 @@ impl Store {
                 Ok(outcome) => outcome,
                 Err(rejected) => return Ok(Err(rejected)),
             };
+            let (origin, verb) = origin;
             let mut changed = current.doc != outcome.doc;
             if changed {
                 enqueue(&mut tx, tenant, OpKind::sync(kind), id, None, &Value::Null, &now).await?;
+                record_change(
+                    &mut tx,
+                    kind,
+                    tenant,
+                    id,
+                    verb,
+                    &current.doc,
+                    &outcome.doc,
+                    origin,
+                    &now,
+                )
+                .await?;
             }
             if !outcome.member_edits.is_empty() {
-                changed |= apply_member_edits(&mut tx, tenant, id, &outcome.member_edits, &now).await?;
+                changed |= apply_member_edits(&mut tx, tenant, id, &outcome.member_edits, origin, &now).await?;
             }
             let row = write_back(&mut tx, kind, tenant, current, outcome.doc, changed, &now).await?;
             tx.commit().await?;
@@ -342,6 +373,7 @@ impl Store {
         tenant: &str,
         id: &str,
         if_match: Option<&IfMatch>,
+        origin: &Origin,
     ) -> Result<(), StoreError> {
         let r: Result<_, StoreError> = async {
             let now = self.now_s();
@@ -363,6 +395,9 @@ impl Store {
             .execute(tx.on())
             .await?;
             enqueue(&mut tx, tenant, OpKind::delete(kind), id, None, &payload, &now).await?;
+            let entry = subject(AuditEntry::new(tenant, Source::Scim, origin, format!("{}.delete", kind_word(kind))), kind, id)
+                .detail(serde_json::json!({ "name": cols.name }));
+            audit::record(&mut tx, &[entry], &now).await?;
             stmt(format!("DELETE FROM {} WHERE tenant = $1 AND id = $2", table(kind)))
                 .bind(tenant)
                 .bind(id)
@@ -393,14 +428,24 @@ pub(super) async fn create_in(
     tenant: &str,
     doc: Map<String, Value>,
     members: Option<Vec<String>>,
+    origin: &Origin,
     now: &str,
 ) -> Result<(Row, i64), StoreError> {
     let id = uuid::Uuid::now_v7().to_string();
     insert_resource(tx, kind, tenant, &id, &doc, now).await?;
     let op_id = enqueue_with(tx, tenant, OpKind::sync(kind), &id, None, &Value::Null, now, false).await?;
+    let mut attributes: Vec<&String> = doc.keys().collect();
+    attributes.sort();
+    let entry = subject(
+        AuditEntry::new(tenant, Source::Scim, origin, format!("{}.create", kind_word(kind))),
+        kind,
+        &id,
+    )
+    .detail(serde_json::json!({ "name": Columns::of(kind, &doc).name, "attributes": attributes }));
+    audit::record(tx, &[entry], now).await?;
     if let Some(members) = members {
         if !members.is_empty() {
-            apply_member_edits(tx, tenant, &id, &[MemberEdit::Add(members)], now).await?;
+            apply_member_edits(tx, tenant, &id, &[MemberEdit::Add(members)], origin, now).await?;
         }
     }
     // A new user belongs to no group yet (memberships come from group writes).
@@ -551,9 +596,12 @@ async fn apply_member_edits(
     tenant: &str,
     group_id: &str,
     edits: &[MemberEdit],
+    origin: &Origin,
     now: &str,
 ) -> Result<bool, StoreError> {
     let mut changed = false;
+    let mut all_added: Vec<String> = Vec::new();
+    let mut all_removed: Vec<String> = Vec::new();
     for edit in edits {
         match edit {
             MemberEdit::Add(ids) => {
@@ -561,11 +609,13 @@ async fn apply_member_edits(
                 let added = insert_members(tx, tenant, group_id, ids).await?;
                 enqueue_members(tx, tenant, group_id, &added, now).await?;
                 changed |= !added.is_empty();
+                all_added.extend(added);
             }
             MemberEdit::Remove(ids) => {
                 let removed = delete_members(tx, tenant, group_id, ids, false).await?;
                 enqueue_members(tx, tenant, group_id, &removed, now).await?;
                 changed |= !removed.is_empty();
+                all_removed.extend(removed);
             }
             MemberEdit::Replace(ids) => {
                 check_members_exist(tx, tenant, ids).await?;
@@ -574,6 +624,8 @@ async fn apply_member_edits(
                 let added = insert_members(tx, tenant, group_id, ids).await?;
                 enqueue_members(tx, tenant, group_id, &added, now).await?;
                 changed |= !removed.is_empty() || !added.is_empty();
+                all_removed.extend(removed);
+                all_added.extend(added);
             }
             MemberEdit::RemoveWhere(f) => {
                 let rows: Vec<(String, String)> = stmt(
@@ -597,10 +649,62 @@ async fn apply_member_edits(
                 let removed = delete_members(tx, tenant, group_id, &ids, false).await?;
                 enqueue_members(tx, tenant, group_id, &removed, now).await?;
                 changed |= !removed.is_empty();
+                all_removed.extend(removed);
             }
         }
     }
+    // One record per member added or removed (an add then a remove of one member in one
+    // request leaves both), in one statement each.
+    for (action, ids) in [("group.member.add", &all_added), ("group.member.remove", &all_removed)] {
+        let entry = AuditEntry::new(tenant, Source::Scim, origin, action).group(group_id);
+        audit::record_each_user(tx, &entry, ids, now).await?;
+    }
     Ok(changed)
+}
+
+fn kind_word(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "user",
+        ResourceKind::Group => "group",
+    }
+}
+
+/// The entry with the resource as its user or group.
+fn subject(entry: AuditEntry, kind: ResourceKind, id: &str) -> AuditEntry {
+    match kind {
+        ResourceKind::User => entry.user(id),
+        ResourceKind::Group => entry.group(id),
+    }
+}
+
+/// Records a change of a resource's document: the names of the attributes that changed, never
+/// their values (a password among them stays out of the trail).
+#[allow(clippy::too_many_arguments)]
+async fn record_change(
+    tx: &mut Tx<'_>,
+    kind: ResourceKind,
+    tenant: &str,
+    id: &str,
+    verb: &str,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    origin: &Origin,
+    now: &str,
+) -> Result<(), StoreError> {
+    let mut changed: Vec<&String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| old.get(*k) != new.get(*k))
+        .collect();
+    changed.sort();
+    changed.dedup();
+    let entry = subject(
+        AuditEntry::new(tenant, Source::Scim, origin, format!("{}.{verb}", kind_word(kind))),
+        kind,
+        id,
+    )
+    .detail(serde_json::json!({ "name": Columns::of(kind, new).name, "changed": changed }));
+    audit::record(tx, &[entry], now).await
 }
 
 /// Fails with the first 20 ids that name no user of the tenant. On PostgreSQL the users found

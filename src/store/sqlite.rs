@@ -32,6 +32,7 @@ pub(super) struct CreateJob {
     tenant: String,
     doc: Map<String, Value>,
     members: Option<Vec<String>>,
+    origin: super::Origin,
     /// When the create was asked for (the store's clock), its `created` time.
     now: String,
     reply: tokio::sync::oneshot::Sender<Created>,
@@ -139,6 +140,7 @@ impl SqliteStore {
         tenant: &str,
         doc: Map<String, Value>,
         members: Option<Vec<String>>,
+        origin: &super::Origin,
     ) -> Result<(Row, i64), StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = CreateJob {
@@ -146,6 +148,7 @@ impl SqliteStore {
             tenant: tenant.to_owned(),
             doc,
             members,
+            origin: origin.clone(),
             now: ts(self.clock.now()),
             reply,
         };
@@ -232,7 +235,16 @@ async fn group_commit(write: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<
             let mut tx = Tx::Sqlite(write.begin_with(BEGIN_WRITE).await?);
             for job in jobs.by_ref() {
                 let mut sp = tx.savepoint().await?;
-                let result = create_in(&mut sp, job.kind, &job.tenant, job.doc, job.members, &job.now).await;
+                let result = create_in(
+                    &mut sp,
+                    job.kind,
+                    &job.tenant,
+                    job.doc,
+                    job.members,
+                    &job.origin,
+                    &job.now,
+                )
+                .await;
                 // A savepoint that cannot be released or rolled back fails the whole batch;
                 // this job is answered with the others below.
                 let settled = if result.is_ok() {

@@ -190,6 +190,7 @@ pub(super) async fn apply_write(tx: &mut Tx<'_>, w: &Write, now_s: &str) -> Resu
             s.execute(tx.on()).await?;
             Ok(())
         }
+        Write::Audit(entry) => super::audit::record(tx, std::slice::from_ref(entry), now_s).await,
     }
 }
 

@@ -360,7 +360,16 @@ impl CicClient {
             crate::prometheus::cic_limiter_wait(action);
         }
         let started = std::time::Instant::now();
-        let result = self.send_once::<A>(body).await;
+        let record = super::record::wanted(action);
+        let mut answer_bytes = None;
+        let result = self.send_once::<A>(body, record.then_some(&mut answer_bytes)).await;
+        if record {
+            let outcome = match &result {
+                Ok(_) => Ok(answer_bytes.as_ref().map(|(_, id): &(Vec<u8>, String)| id.as_str())),
+                Err(e) => Err(e),
+            };
+            super::record::push(action, body, answer_bytes.as_ref().map(|(b, _)| &b[..]), outcome);
+        }
         let outcome = result.as_ref().map(|_| ());
         crate::prometheus::cic_call(action, outcome_label(&outcome), started.elapsed());
         if matches!(&outcome, Err(e) if e.code() == Some("RequestLimitExceeded")) {
@@ -370,7 +379,13 @@ impl CicClient {
         result
     }
 
-    async fn send_once<A: Action>(&self, body: &[u8]) -> Result<A::Response, CicError> {
+    /// One request. With `keep`, a successful answer's bytes and RequestId are kept there (for
+    /// the audit trail's record of the call).
+    async fn send_once<A: Action>(
+        &self,
+        body: &[u8],
+        keep: Option<&mut Option<(Vec<u8>, String)>>,
+    ) -> Result<A::Response, CicError> {
         let action = A::NAME;
         let headers = self.signed_headers(action, body)?;
         let response = self
@@ -407,6 +422,9 @@ impl CicClient {
                 // One line per call, with its RequestId as an event field (JSON logs put span
                 // fields elsewhere): the handle Tencent support asks for.
                 info!(action, request_id = %request_id, "Identity Center call ok");
+                if let Some(keep) = keep {
+                    *keep = Some((bytes.to_vec(), request_id));
+                }
                 Ok(answer)
             }
             Err(CicError::Api { action, error }) => {

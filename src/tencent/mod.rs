@@ -6,6 +6,7 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod record;
 pub mod signer;
 
 pub use client::{CicClient, ClientConfig, Credentials, RateLimits};

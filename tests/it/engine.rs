@@ -1,6 +1,7 @@
 //! The provisioning engine end to end: the daemon (SCIM over loopback, SQLite) drains its
 //! outbox into the emulator over loopback; the emulator's snapshot is the truth checked.
 
+use cic_bridge::store::Origin;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -550,7 +551,13 @@ async fn a_worker_whose_lease_expired_leaves_the_new_owners_link_alone() {
     );
     let doc = json!({"userName": "alice", "name": {"givenName": "Alice"}});
     let (row, op_id) = store
-        .create(ResourceKind::User, "a", doc.as_object().unwrap().clone(), None)
+        .create(
+            ResourceKind::User,
+            "a",
+            doc.as_object().unwrap().clone(),
+            None,
+            &Origin::system("test"),
+        )
         .await
         .unwrap();
     let t0 = time::OffsetDateTime::now_utc();

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test binary: failing loudly is the point
 
 mod admin;
+mod audit;
 mod cam_policy;
 mod cli_config;
 mod daemon;

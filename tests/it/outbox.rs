@@ -1,6 +1,7 @@
 //! The outbox's claim, lease and ordering rules, driven with a hand-set clock (every store
 //! function takes `now`): no sleeps.
 
+use cic_bridge::store::Origin;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -38,7 +39,13 @@ fn err() -> OpError {
 async fn an_expired_lease_gives_the_operation_to_another_worker() {
     let (store, _d) = store().await;
     let (_, op) = store
-        .create(ResourceKind::User, "t", doc(json!({"userName": "a"})), None)
+        .create(
+            ResourceKind::User,
+            "t",
+            doc(json!({"userName": "a"})),
+            None,
+            &Origin::system("test"),
+        )
         .await
         .unwrap();
     let claimed = store.claim("w1", &tenants(), T0, LEASE, 10, &[]).await.unwrap();
@@ -82,7 +89,13 @@ async fn an_expired_lease_gives_the_operation_to_another_worker() {
 async fn retries_wait_for_their_stored_time_and_keep_the_error() {
     let (store, _d) = store().await;
     let (_, op) = store
-        .create(ResourceKind::User, "t", doc(json!({"userName": "a"})), None)
+        .create(
+            ResourceKind::User,
+            "t",
+            doc(json!({"userName": "a"})),
+            None,
+            &Origin::system("test"),
+        )
         .await
         .unwrap();
     store.claim("w", &tenants(), T0, LEASE, 10, &[]).await.unwrap();
@@ -117,7 +130,13 @@ async fn retries_wait_for_their_stored_time_and_keep_the_error() {
 async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesce() {
     let (store, _d) = store().await;
     let (u, create) = store
-        .create(ResourceKind::User, "t", doc(json!({"userName": "a"})), None)
+        .create(
+            ResourceKind::User,
+            "t",
+            doc(json!({"userName": "a"})),
+            None,
+            &Origin::system("test"),
+        )
         .await
         .unwrap();
     // An update while the create is queued is carried by it.
@@ -131,6 +150,7 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
                 doc: doc(json!({"userName": "a", "title": "x"})),
                 members: None,
             },
+            &Origin::system("test"),
         )
         .await
         .unwrap();
@@ -147,6 +167,7 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
                 doc: doc(json!({"userName": "a", "title": "y"})),
                 members: None,
             },
+            &Origin::system("test"),
         )
         .await
         .unwrap();
@@ -180,7 +201,10 @@ async fn one_operation_per_resource_at_a_time_in_order_and_newer_updates_coalesc
         )
         .await
         .unwrap();
-    store.delete(ResourceKind::User, "t", &u.id, None).await.unwrap();
+    store
+        .delete(ResourceKind::User, "t", &u.id, None, &Origin::system("test"))
+        .await
+        .unwrap();
     assert!(
         store
             .claim("w", &tenants(), T0, LEASE, 10, &[])
@@ -234,6 +258,7 @@ async fn concurrent_claimers_never_take_one_operation_twice() {
                 "t",
                 doc(json!({"userName": format!("u{i:03}")})),
                 None,
+                &Origin::system("test"),
             )
             .await
             .unwrap();
@@ -284,7 +309,13 @@ async fn concurrent_claimers_never_take_one_operation_twice() {
 async fn concurrent_claimers_run_one_operation_per_key_at_a_time() {
     let (store, db) = store().await;
     let (u, _) = store
-        .create(ResourceKind::User, "t", doc(json!({"userName": "k"})), None)
+        .create(
+            ResourceKind::User,
+            "t",
+            doc(json!({"userName": "k"})),
+            None,
+            &Origin::system("test"),
+        )
         .await
         .unwrap();
     let other = Store::connect(&db.url, 2, false).await.unwrap();
@@ -315,6 +346,7 @@ async fn concurrent_claimers_run_one_operation_per_key_at_a_time() {
                     doc: doc(json!({"userName": "k", "title": format!("t{round}")})),
                     members: None,
                 },
+                &Origin::system("test"),
             )
             .await
             .unwrap();
@@ -366,19 +398,33 @@ async fn scim_writes_are_timed_by_the_stores_clock() {
     let (store, _d) = store().await;
     let store = store.with_clock(std::sync::Arc::new(cic_bridge::tencent::clock::ManualClock::pinned(T0)));
     let (row, op) = store
-        .create(ResourceKind::User, "t", doc(json!({"userName": "clocked"})), None)
+        .create(
+            ResourceKind::User,
+            "t",
+            doc(json!({"userName": "clocked"})),
+            None,
+            &Origin::system("test"),
+        )
         .await
         .unwrap();
     assert_eq!(row.created, "2030-01-01T00:00:00.000000Z");
     let patched = store
-        .patch(ResourceKind::User, "t", &row.id, None, false, |r, _| {
-            let mut d = r.doc.clone();
-            d.insert("displayName".into(), json!("Clocked"));
-            Ok::<_, std::convert::Infallible>(cic_bridge::scim::patch::PatchOutcome {
-                doc: d,
-                member_edits: Vec::new(),
-            })
-        })
+        .patch(
+            ResourceKind::User,
+            "t",
+            &row.id,
+            None,
+            false,
+            (&Origin::system("test"), "patch"),
+            |r: &cic_bridge::store::Row, _| {
+                let mut d = r.doc.clone();
+                d.insert("displayName".into(), json!("Clocked"));
+                Ok::<_, std::convert::Infallible>(cic_bridge::scim::patch::PatchOutcome {
+                    doc: d,
+                    member_edits: Vec::new(),
+                })
+            },
+        )
         .await
         .unwrap();
     assert_eq!(patched.last_modified, "2030-01-01T00:00:00.000000Z");

@@ -12,7 +12,8 @@ use super::mapping::{self, GroupFields, UserFields};
 use super::{Engine, Failure, Step, TenantPolicy, op_error};
 use crate::config::{OnConflict, OnUsernameChange};
 use crate::scim::schema::ResourceKind;
-use crate::store::{CicLink, LinkWrite, Op, OpError, OpKind, TaskRow, TaskStatus, Write};
+use crate::store::audit::Source;
+use crate::store::{AuditEntry, CicLink, LinkWrite, Op, OpError, OpKind, Origin, TaskRow, TaskStatus, Write};
 use crate::tencent::model::{
     AddUserToGroup, CreateGroup, CreateUser, DeleteGroup, DeleteRoleAssignment, DeleteUser, GetGroup, GetUser,
     GroupInfo, ListGroupMembers, ListGroups, ListJoinedGroupsForUser, ListRoleAssignments, ListUsers, ObjectType,
@@ -102,15 +103,26 @@ pub async fn execute(engine: &Engine, op: &Op) -> (Result<Step, Failure>, Vec<Wr
         tenant,
         writes: Mutex::new(Vec::new()),
     };
-    let outcome = match op.kind {
-        OpKind::UserSync => x.user_sync().await,
-        OpKind::UserDelete => x.user_delete().await,
-        OpKind::GroupSync => x.group_sync().await,
-        OpKind::GroupDelete => x.group_delete().await,
-        OpKind::MemberSync => x.member_sync().await,
-        OpKind::AssignSync => x.assign_sync().await,
-        OpKind::Deploy => x.deploy().await,
-    };
+    let (outcome, calls) = crate::tencent::record::recording(async {
+        match op.kind {
+            OpKind::UserSync => x.user_sync().await,
+            OpKind::UserDelete => x.user_delete().await,
+            OpKind::GroupSync => x.group_sync().await,
+            OpKind::GroupDelete => x.group_delete().await,
+            OpKind::MemberSync => x.member_sync().await,
+            OpKind::AssignSync => x.assign_sync().await,
+            OpKind::Deploy => x.deploy().await,
+        }
+    })
+    .await;
+    if !calls.is_empty() {
+        let cause = x.cause().await;
+        for call in calls {
+            for entry in x.call_entries(call, &cause) {
+                x.push(Write::Audit(entry));
+            }
+        }
+    }
     let writes = std::mem::take(&mut *x.writes.lock().unwrap_or_else(|p| p.into_inner()));
     let outcome = match outcome {
         Ok(result) => Ok(Step::Done(result)),
@@ -130,6 +142,72 @@ struct Exec<'a> {
 }
 
 impl Exec<'_> {
+    /// Why this operation runs, for the audit trail: the operation, and for an assignment
+    /// sync the rules that match the group's name (by index and match).
+    async fn cause(&self) -> serde_json::Value {
+        let op = self.op;
+        let mut cause = serde_json::json!({
+            "operation": op.id,
+            "kind": op.kind.as_str(),
+            "queuedAt": op.created_at,
+        });
+        if op.kind == OpKind::AssignSync {
+            if let Ok(Some(group)) = self
+                .engine
+                .store
+                .get(ResourceKind::Group, &op.tenant, &op.resource_id)
+                .await
+            {
+                let name = group
+                    .doc
+                    .get("displayName")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                let rules: Vec<String> = self
+                    .engine
+                    .rules()
+                    .matching(&op.tenant, name)
+                    .into_iter()
+                    .map(|(label, _, _)| label)
+                    .collect();
+                cause["group"] = name.into();
+                cause["rules"] = rules.into();
+            }
+        }
+        cause
+    }
+
+    /// The audit records of one Identity Center call this attempt made: one per target (a
+    /// batch of role assignments has several, each with its task).
+    fn call_entries(&self, call: crate::tencent::record::CallRecord, cause: &serde_json::Value) -> Vec<AuditEntry> {
+        let op = self.op;
+        call.targets
+            .into_iter()
+            .map(|target| {
+                let account = target.fields.get("TargetUin").and_then(|v| v.as_u64());
+                let entry = AuditEntry::new(&op.tenant, Source::Cic, &Origin::system("engine"), call.action)
+                    .account(account)
+                    .detail(serde_json::json!({
+                        "target": target.fields,
+                        "requestId": call.request_id,
+                        "outcome": if call.error_code.is_some() { "error" } else { "ok" },
+                        "errorCode": call.error_code,
+                        "taskId": target.task_id,
+                        "cause": cause,
+                    }));
+                match op.kind {
+                    OpKind::UserSync | OpKind::UserDelete => entry.user(&op.resource_id),
+                    OpKind::GroupSync | OpKind::GroupDelete | OpKind::AssignSync => entry.group(&op.resource_id),
+                    OpKind::MemberSync => match &op.related_id {
+                        Some(u) => entry.group(&op.resource_id).user(u),
+                        None => entry.group(&op.resource_id),
+                    },
+                    OpKind::Deploy => entry,
+                }
+            })
+            .collect()
+    }
+
     fn zone(&self) -> String {
         self.tenant.zone_id.clone()
     }
@@ -271,6 +349,23 @@ impl Exec<'_> {
         }
         for t in &out {
             self.push(Write::Task(t.clone()));
+            if t.status != TaskStatus::InProgress {
+                let mut entry = AuditEntry::new(&t.tenant, Source::Cic, &Origin::system("engine"), "task.end")
+                    .account(Some(t.target_uin))
+                    .detail(serde_json::json!({
+                        "taskId": t.task_id,
+                        "taskType": t.task_type,
+                        "status": t.status.as_str(),
+                        "failureReason": t.failure_reason,
+                        "roleConfigurationId": t.role_configuration_id,
+                        "polls": t.polls,
+                        "operation": self.op.id,
+                    }));
+                if let Some(g) = &t.scim_group {
+                    entry = entry.group(g);
+                }
+                self.push(Write::Audit(entry));
+            }
         }
         Ok(out)
     }

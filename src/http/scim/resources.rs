@@ -20,7 +20,7 @@ use crate::scim::filter::{self, AttrPath};
 use crate::scim::model::{self, Meta, Projection};
 use crate::scim::patch;
 use crate::scim::schema::{self, ResourceKind};
-use crate::store::{IfMatch, Link, ListQuery, Row};
+use crate::store::{IfMatch, Link, ListQuery, Origin, Row};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -272,12 +272,25 @@ async fn respond_with(
     ))
 }
 
+/// Who makes the request, for the audit trail (set by the authentication middleware).
+fn origin_of(req: &Request) -> Origin {
+    req.extensions()
+        .get::<Origin>()
+        .cloned()
+        .unwrap_or_else(|| Origin::system("unknown"))
+}
+
 async fn create(state: AppState, kind: ResourceKind, tenant: Arc<Tenant>, req: Request) -> Result<Response> {
     let base = BaseUrl::of(&state.settings, req.extensions());
     let params = Params::parse(req.uri().query())?;
+    let origin = origin_of(&req);
     let body = read_json(req, &state.settings).await?;
     let n = model::normalize(kind, &body)?;
-    match state.provision.create(kind, &tenant.name, n.doc, n.members).await {
+    match state
+        .provision
+        .create(kind, &tenant.name, n.doc, n.members, &origin)
+        .await
+    {
         Ok(row) => respond_with(&state, kind, &tenant, &row, &base, &params, StatusCode::CREATED).await,
         Err(refusal) => Ok(refusal_response(refusal, kind, None)),
     }
@@ -293,11 +306,20 @@ async fn replace(
     let headers = req.headers().clone();
     let base = BaseUrl::of(&state.settings, req.extensions());
     let params = Params::parse(req.uri().query())?;
+    let origin = origin_of(&req);
     let body = read_json(req, &state.settings).await?;
     let n = model::normalize(kind, &body)?;
     let replaced = state
         .provision
-        .replace(kind, &tenant.name, &id, if_match(&headers).as_ref(), n.doc, n.members)
+        .replace(
+            kind,
+            &tenant.name,
+            &id,
+            if_match(&headers).as_ref(),
+            n.doc,
+            n.members,
+            &origin,
+        )
         .await;
     match replaced {
         Ok(row) => respond_with(&state, kind, &tenant, &row, &base, &params, StatusCode::OK).await,
@@ -315,11 +337,12 @@ async fn patch_one(
     let headers = req.headers().clone();
     let base = BaseUrl::of(&state.settings, req.extensions());
     let params = Params::parse(req.uri().query())?;
+    let origin = origin_of(&req);
     let body = read_json(req, &state.settings).await?;
     let ops = patch::parse_request(&body)?;
     let row = match state
         .provision
-        .patch(kind, &tenant.name, &id, if_match(&headers).as_ref(), ops)
+        .patch(kind, &tenant.name, &id, if_match(&headers).as_ref(), ops, &origin)
         .await
     {
         Ok(row) => row,
@@ -346,11 +369,12 @@ async fn delete_one(
     kind: ResourceKind,
     tenant: Arc<Tenant>,
     id: String,
+    origin: Origin,
     headers: HeaderMap,
 ) -> Result<Response> {
     match state
         .provision
-        .delete(kind, &tenant.name, &id, if_match(&headers).as_ref())
+        .delete(kind, &tenant.name, &id, if_match(&headers).as_ref(), &origin)
         .await
     {
         Ok(()) => Ok(empty(StatusCode::NO_CONTENT)),
@@ -443,16 +467,18 @@ pub async fn patch_group(
 pub async fn delete_user(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
+    Extension(o): Extension<Origin>,
     ResourceId(id): ResourceId,
     h: HeaderMap,
 ) -> Result<Response> {
-    delete_one(s, ResourceKind::User, t, id, h).await
+    delete_one(s, ResourceKind::User, t, id, o, h).await
 }
 pub async fn delete_group(
     State(s): State<AppState>,
     Extension(t): Extension<Arc<Tenant>>,
+    Extension(o): Extension<Origin>,
     ResourceId(id): ResourceId,
     h: HeaderMap,
 ) -> Result<Response> {
-    delete_one(s, ResourceKind::Group, t, id, h).await
+    delete_one(s, ResourceKind::Group, t, id, o, h).await
 }
