@@ -126,7 +126,12 @@ pub async fn reload_rules_on_sighup(path: std::path::PathBuf, engine: Arc<Engine
                 .and_then(|c| crate::engine::rules::Rules::new(&c.assignments).map_err(|e| e.to_string()));
             match rules {
                 Err(e) => tracing::error!(error = %e, "reload refused; the rules in force stay"),
-                Ok(rules) => match engine.reload_rules(rules).await {
+                Ok(rules) => match crate::store::audit::acting(
+                    crate::store::Origin::system("rules reload (SIGHUP)"),
+                    engine.reload_rules(rules),
+                )
+                .await
+                {
                     Ok(problems) if problems.is_empty() => tracing::info!("assignment rules reloaded"),
                     Ok(problems) => tracing::error!(problems = ?problems, "reload refused; the rules in force stay"),
                     Err(e) => tracing::error!(error = %e, "reload refused: cannot reach Identity Center to validate"),

@@ -26,16 +26,16 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => cli::serve::run(args).await,
             Command::Emulator(args) => cli::emulator::run(args).await,
-            Command::Jobs(cmd) => cli::jobs::run(cmd).await,
+            Command::Jobs(cmd) => cli::as_operator("jobs", cli::jobs::run(cmd)).await,
             Command::Organization(cmd) => cli::organization::run(cmd).await,
             Command::Status { config, url, json } => cli::status::run(config, url, json).await,
-            Command::Provision(args) => cli::provision::run(args).await,
+            Command::Provision(args) => cli::as_operator("provision", cli::provision::run(args)).await,
             Command::Reconcile {
                 config,
                 tenant,
                 apply,
                 json,
-            } => cli::reconcile::run(config, tenant, apply, json).await,
+            } => cli::as_operator("reconcile", cli::reconcile::run(config, tenant, apply, json)).await,
             Command::Explain {
                 config,
                 user,

@@ -38,3 +38,7 @@ CREATE TABLE audit_chain (
 INSERT INTO audit_chain (id, pos, hash, pruned_pos, pruned_hash)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000',
         0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- The audit record that queued each operation (its seq): the cause the engine's records of
+-- the operation's calls name, so that a chain of causes can be followed through the trail.
+ALTER TABLE operations ADD COLUMN cause INTEGER;

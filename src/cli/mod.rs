@@ -25,6 +25,18 @@ use crate::config::{Config, TenantMode};
 use crate::engine::Engine;
 use crate::store::Store;
 
+/// Runs a command that changes the store (a retry, a queued deployment, reconciliation fixes)
+/// as the operator's, for the audit trail: `cli jobs (user alice)`. Only those commands: the
+/// daemon's own work is never attributed to the shell that started it.
+pub async fn as_operator<F: std::future::Future>(command: &str, f: F) -> F::Output {
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let origin = crate::store::Origin::system(&format!("cli {command} (user {user})"));
+    crate::store::audit::acting(origin, f).await
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cic-bridge",

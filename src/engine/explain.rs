@@ -211,14 +211,40 @@ impl Engine {
             .ok()
             .and_then(|l| l.into_iter().find(|r| r.role_configuration_id == rc))
             .map(|r| r.role_configuration_name);
+        let history = self.assignment_history(&t.name, group, rc, uin).await;
         json!({
             "roleConfigurationId": rc,
             "roleConfigurationName": role_name,
             "account": uin,
+            "history": history,
             "rules": rules.iter().map(|(l, _, _)| l.clone()).collect::<Vec<_>>(),
             "assigned": if managed { "yes (cic-bridge recorded the assignment)" } else { "not yet (no successful assignment recorded)" },
             "tasks": tasks,
             "deployment": self.deployment(t, rc, uin).await,
+        })
+    }
+
+    /// When the assignment was made and why, from the audit trail: the CreateRoleAssignment
+    /// call, its task's end, and the chain of records that queued it (the SCIM write, the
+    /// organization refresh, the operator's action). `null` when the trail has no such call
+    /// (made before the trail existed, or pruned).
+    async fn assignment_history(&self, tenant: &str, group: &str, rc: &str, uin: u64) -> Value {
+        let Ok(Some((call, end))) = self.store.audit_assignment(tenant, group, rc, uin).await else {
+            return Value::Null;
+        };
+        let causes = self.store.audit_causes(&call, 8).await.unwrap_or_default();
+        let brief = |r: &crate::store::AuditRecord| {
+            json!({"seq": r.seq, "at": r.at, "action": r.action, "actor": r.actor, "requestId": r.request_id,
+                   "user": r.user_id, "group": r.group_id})
+        };
+        let call_detail: Value = serde_json::from_str(&call.detail).unwrap_or(Value::Null);
+        json!({
+            "assignedAt": end.as_ref().map(|e| e.at.clone()).unwrap_or_else(|| call.at.clone()),
+            "call": {"seq": call.seq, "at": call.at, "requestId": call_detail["requestId"], "taskId": call_detail["taskId"],
+                     "rules": call_detail["cause"]["rules"]},
+            "taskEnd": end.as_ref().map(|e| json!({"seq": e.seq, "at": e.at,
+                "status": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null)["status"]})),
+            "causes": causes.iter().map(brief).collect::<Vec<_>>(),
         })
     }
 
@@ -282,9 +308,14 @@ impl Engine {
                         assignments.push(a);
                     }
                 }
+                let member_since = match self.store.audit_membership(&t.name, gid, uid).await {
+                    Ok(Some(r)) => json!({"at": r.at, "actor": r.actor, "requestId": r.request_id, "seq": r.seq}),
+                    _ => Value::Null,
+                };
                 groups.push(json!({
                     "id": gid,
                     "displayName": display,
+                    "memberSince": member_since,
                     "cicGroupId": link(ResourceKind::Group, gid),
                     "rules": grants.rules.iter().map(|(l, r, tg)| json!({"rule": l, "roleConfiguration": r, "target": tg})).collect::<Vec<_>>(),
                     "unresolved": grants.unresolved,
@@ -400,6 +431,15 @@ pub fn render_user(v: &Value) -> String {
             s(&g["id"]),
             s(&g["cicGroupId"])
         ));
+        if !g["memberSince"].is_null() {
+            out.push_str(&format!(
+                "    member since {} (added by {}, request {}, audit seq {})\n",
+                s(&g["memberSince"]["at"]),
+                s(&g["memberSince"]["actor"]),
+                s(&g["memberSince"]["requestId"]),
+                s(&g["memberSince"]["seq"])
+            ));
+        }
         let rules = g["rules"].as_array().cloned().unwrap_or_default();
         if rules.is_empty() {
             out.push_str("    no rule matches this group\n");
@@ -441,6 +481,7 @@ fn render_assignments(out: &mut String, list: &Value, indent: &str) {
         if !a["note"].is_null() {
             out.push_str(&format!("{indent}  {}\n", s(&a["note"])));
         }
+        render_history(out, &a["history"], indent);
         for t in a["tasks"].as_array().cloned().unwrap_or_default() {
             out.push_str(&format!(
                 "{indent}  task {} {} {}{}\n",
@@ -454,6 +495,39 @@ fn render_assignments(out: &mut String, list: &Value, indent: &str) {
                 }
             ));
         }
+    }
+}
+
+/// When an assignment was made and what led to it (the audit trail), as text.
+fn render_history(out: &mut String, h: &Value, indent: &str) {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    if h.is_null() {
+        return;
+    }
+    out.push_str(&format!(
+        "{indent}  assigned at {} (CreateRoleAssignment RequestId {}, task {}, audit seq {})\n",
+        s(&h["assignedAt"]),
+        s(&h["call"]["requestId"]),
+        s(&h["call"]["taskId"]),
+        s(&h["call"]["seq"])
+    ));
+    for c in h["causes"].as_array().cloned().unwrap_or_default() {
+        out.push_str(&format!(
+            "{indent}    because of {} by {} at {} (audit seq {}{})\n",
+            s(&c["action"]),
+            s(&c["actor"]),
+            s(&c["at"]),
+            s(&c["seq"]),
+            if c["requestId"].is_null() {
+                String::new()
+            } else {
+                format!(", request {}", s(&c["requestId"]))
+            }
+        ));
     }
 }
 

@@ -394,7 +394,15 @@ impl Engine {
     pub async fn refresh_organization(&self, why: &str) -> Result<Refresh, RefreshError> {
         let _one = self.org_refreshing.lock().await;
         let started = std::time::Instant::now();
-        let r = self.refresh_inner().await;
+        // A refresh that applies a new organization is recorded as the operator's who asked
+        // for it, else as the engine's with the reason.
+        let r = match crate::store::audit::acting_origin() {
+            Some(_) => self.refresh_inner().await,
+            None => {
+                let origin = crate::store::Origin::system(&format!("engine ({why})"));
+                crate::store::audit::acting(origin, self.refresh_inner()).await
+            }
+        };
         let now = self.now();
         match &r {
             Ok(done) => {

@@ -249,6 +249,7 @@ mod tests {
             attempts,
             created_at: created.into(),
             fuse_released: false,
+            cause: None,
         }
     }
 

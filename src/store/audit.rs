@@ -58,6 +58,30 @@ impl Origin {
     }
 }
 
+tokio::task_local! {
+    /// Who acts in this task: set around an operator's request (the admin API's middleware, a
+    /// CLI command, a reload), so that the store functions that act for an operator (retries,
+    /// releases, queued deployments, reconciliation fixes, organization refreshes) record who
+    /// did it, in their own transaction, without every caller passing it down.
+    static ACTING: Origin;
+}
+
+/// Runs `f` with `origin` as the one acting (see [`acting_origin`]).
+pub async fn acting<F: std::future::Future>(origin: Origin, f: F) -> F::Output {
+    ACTING.scope(origin, f).await
+}
+
+/// Who acts in this task, if an operator does (see [`acting`]).
+pub fn acting_origin() -> Option<Origin> {
+    ACTING.try_with(Origin::clone).ok()
+}
+
+/// The record of an operator's action, when one is acting in this task.
+pub(super) fn operator_entry(tenant: Option<&str>, action: &str, detail: Value) -> Option<AuditEntry> {
+    let origin = acting_origin()?;
+    Some(AuditEntry::new(tenant.unwrap_or("*"), Source::Admin, &origin, action).detail(detail))
+}
+
 /// Where a record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -206,6 +230,11 @@ impl AuditRecord {
     }
 }
 
+/// The record that queued the operation a record's call belongs to (`detail.cause.queuedBy`).
+fn queued_by(r: &AuditRecord) -> Option<i64> {
+    serde_json::from_str::<Value>(&r.detail).ok()?["cause"]["queuedBy"].as_i64()
+}
+
 /// What to list; every filter is optional.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -295,11 +324,12 @@ pub struct Verification {
 }
 
 /// Records `entries` in the caller's transaction.
+/// The last one becomes the cause of the operations the transaction queues from then on.
 pub(super) async fn record(tx: &mut Tx<'_>, entries: &[AuditEntry], now: &str) -> Result<(), StoreError> {
     for e in entries {
-        stmt(
+        let seq: i64 = stmt(
             "INSERT INTO audit_log (at, tenant, source, actor, request_id, action, user_id, group_id, account, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
         )
         .bind(now)
         .bind(&e.tenant)
@@ -311,8 +341,9 @@ pub(super) async fn record(tx: &mut Tx<'_>, entries: &[AuditEntry], now: &str) -
         .bind(&e.group_id)
         .bind(e.account.map(|a| i64::try_from(a).unwrap_or(i64::MAX)))
         .bind(serde_json::to_string(&e.detail)?)
-        .execute(tx.on())
+        .scalar(tx.on())
         .await?;
+        tx.set_cause(seq);
     }
     Ok(())
 }
@@ -588,6 +619,103 @@ impl Store {
         }
         .await;
         self.observe(r, false)
+    }
+
+    /// The latest record of `user` being added to `group`.
+    pub async fn audit_membership(
+        &self,
+        tenant: &str,
+        group: &str,
+        user: &str,
+    ) -> Result<Option<AuditRecord>, StoreError> {
+        let r = stmt(format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE tenant = $1 AND group_id = $2 AND user_id = $3 \
+             AND action = 'group.member.add' ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(tenant)
+        .bind(group)
+        .bind(user)
+        .fetch_optional(self.read())
+        .await;
+        self.observe(r, false)
+    }
+
+    /// One record by its seq.
+    pub async fn audit_get(&self, seq: i64) -> Result<Option<AuditRecord>, StoreError> {
+        let r = stmt(format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"))
+            .bind(seq)
+            .fetch_optional(self.read())
+            .await;
+        self.observe(r, false)
+    }
+
+    /// The latest successful call that assigned (`CreateRoleAssignment`) `rc` on `uin` to the
+    /// group, and the end of its task, if recorded.
+    pub async fn audit_assignment(
+        &self,
+        tenant: &str,
+        group: &str,
+        rc: &str,
+        uin: u64,
+    ) -> Result<Option<(AuditRecord, Option<AuditRecord>)>, StoreError> {
+        let r: Result<_, StoreError> = async {
+            let uin = i64::try_from(uin).unwrap_or(i64::MAX);
+            let calls: Vec<AuditRecord> = stmt(format!(
+                "SELECT {COLUMNS} FROM audit_log WHERE tenant = $1 AND group_id = $2 AND account = $3 \
+                 AND action = 'CreateRoleAssignment' ORDER BY seq DESC LIMIT 50"
+            ))
+            .bind(tenant)
+            .bind(group)
+            .bind(uin)
+            .fetch_all(self.read())
+            .await?;
+            let wanted = |r: &AuditRecord| {
+                let d: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
+                d["outcome"] == "ok" && d["target"]["RoleConfigurationId"] == rc
+            };
+            let Some(call) = calls.into_iter().find(wanted) else {
+                return Ok(None);
+            };
+            let task = serde_json::from_str::<Value>(&call.detail).unwrap_or(Value::Null)["taskId"]
+                .as_str()
+                .map(str::to_owned);
+            let end = match task {
+                Some(task) => {
+                    let ends: Vec<AuditRecord> = stmt(format!(
+                        "SELECT {COLUMNS} FROM audit_log WHERE tenant = $1 AND account = $2 AND action = 'task.end' \
+                         AND seq > $3 ORDER BY seq LIMIT 200"
+                    ))
+                    .bind(tenant)
+                    .bind(uin)
+                    .bind(call.seq)
+                    .fetch_all(self.read())
+                    .await?;
+                    ends.into_iter().find(|e| {
+                        serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null)["taskId"] == task.as_str()
+                    })
+                }
+                None => None,
+            };
+            Ok(Some((call, end)))
+        }
+        .await;
+        self.observe(r, false)
+    }
+
+    /// The chain of causes of a record: the record that queued its operation, the one that
+    /// queued that one's, … (at most `depth`), newest first.
+    pub async fn audit_causes(&self, record: &AuditRecord, depth: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut next = queued_by(record);
+        while let Some(seq) = next {
+            if out.len() >= depth {
+                break;
+            }
+            let Some(r) = self.audit_get(seq).await? else { break };
+            next = queued_by(&r);
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// Records matching `q`, oldest first.

@@ -397,8 +397,8 @@ impl Store {
     /// timeout does not wait out; an immediate one waits its turn.
     pub(crate) async fn begin(&self) -> Result<sql::Tx<'static>, sqlx::Error> {
         Ok(match self {
-            Store::Sqlite(s) => sql::Tx::Sqlite(s.write.begin_with(sqlite::BEGIN_WRITE).await?),
-            Store::Postgres(s) => sql::Tx::Pg(s.pool.begin().await?),
+            Store::Sqlite(s) => sql::Tx::sqlite(s.write.begin_with(sqlite::BEGIN_WRITE).await?),
+            Store::Postgres(s) => sql::Tx::pg(s.pool.begin().await?),
         })
     }
 
@@ -407,13 +407,13 @@ impl Store {
     /// statement, so it is asked for REPEATABLE READ.
     pub(crate) async fn begin_snapshot(&self) -> Result<sql::Tx<'static>, sqlx::Error> {
         Ok(match self {
-            Store::Sqlite(s) => sql::Tx::Sqlite(s.read.begin().await?),
+            Store::Sqlite(s) => sql::Tx::sqlite(s.read.begin().await?),
             Store::Postgres(s) => {
                 let mut tx = s.pool.begin().await?;
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     .execute(&mut *tx)
                     .await?;
-                sql::Tx::Pg(tx)
+                sql::Tx::pg(tx)
             }
         })
     }

@@ -180,6 +180,8 @@ pub struct Op {
     pub attempts: i64,
     pub created_at: String,
     pub fuse_released: bool,
+    /// The audit record that queued it (`seq`), when one did.
+    pub cause: Option<i64>,
 }
 
 /// An Identity Center error (or transport failure) kept for the admin.
@@ -486,11 +488,12 @@ pub(crate) struct ClaimedRow {
     attempts: i64,
     created_at: String,
     fuse_released: bool,
+    cause: Option<i64>,
 }
 
 /// What a claim returns, as [`ClaimedRow`] reads it.
 pub(crate) const CLAIMED_COLUMNS: &str =
-    "id, tenant, kind, resource_id, related_id, payload, attempts, created_at, fuse_released";
+    "id, tenant, kind, resource_id, related_id, payload, attempts, created_at, fuse_released, cause";
 
 impl TryFrom<ClaimedRow> for Op {
     type Error = StoreError;
@@ -507,6 +510,7 @@ impl TryFrom<ClaimedRow> for Op {
             attempts: r.attempts,
             created_at: r.created_at,
             fuse_released: r.fuse_released,
+            cause: r.cause,
         })
     }
 }

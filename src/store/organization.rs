@@ -67,6 +67,10 @@ impl Store {
             .bind(now_s.as_str())
             .execute(tx.on())
             .await?;
+            let detail = serde_json::json!({ "tenants": tenants });
+            if let Some(entry) = super::audit::operator_entry(None, "organization.apply", detail) {
+                super::audit::record(&mut tx, &[entry], &now_s).await?;
+            }
             let mut queued = 0;
             for tenant in tenants {
                 queued += enqueue_assign_syncs(&mut tx, tenant, &now_s).await?;

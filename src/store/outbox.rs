@@ -11,7 +11,7 @@ use super::ops::{
 };
 use super::sql::stmt;
 use super::writes::{apply_write, drop_resource, enqueue, enqueue_assign_syncs};
-use super::{Store, StoreError};
+use super::{Store, StoreError, audit};
 use crate::scim::schema::ResourceKind;
 
 impl Store {
@@ -78,7 +78,10 @@ impl Store {
             if update.execute(tx.on()).await? != 1 {
                 return Ok(false);
             }
-            for w in writes {
+            // The audit records first: the last one is the cause of what the other writes
+            // queue (a group's member syncs after its CreateGroup).
+            let (audit, rest): (Vec<&Write>, Vec<&Write>) = writes.iter().partition(|w| matches!(w, Write::Audit(_)));
+            for w in audit.into_iter().chain(rest) {
                 apply_write(&mut tx, w, &now_s).await?;
             }
             tx.commit().await?;
@@ -207,13 +210,24 @@ impl Store {
              WHERE ($1 IS NULL OR id = $1) AND ($2 IS NULL OR tenant = $2) AND {}",
             self.dialect().in_list("state", 3)
         );
-        let r = stmt(sql)
-            .bind(id)
-            .bind(tenant)
-            .bind(states)
-            .bind(ts(now))
-            .execute(self.write())
-            .await;
+        let r: Result<u64, StoreError> = async {
+            let now_s = ts(now);
+            let mut tx = self.begin().await?;
+            let n = stmt(sql)
+                .bind(id)
+                .bind(tenant)
+                .bind(states)
+                .bind(&now_s)
+                .execute(tx.on())
+                .await?;
+            let detail = serde_json::json!({ "operation": id, "states": states, "requeued": n });
+            if let Some(entry) = audit::operator_entry(tenant, "jobs.retry", detail) {
+                audit::record(&mut tx, &[entry], &now_s).await?;
+            }
+            tx.commit().await?;
+            Ok(n)
+        }
+        .await;
         self.observe(r, false)
     }
 
@@ -469,8 +483,14 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
         let r: Result<_, StoreError> = async {
+            let now_s = ts(now);
             let mut tx = self.begin().await?;
-            let id = enqueue(&mut tx, tenant, kind, resource_id, related_id, &Value::Null, &ts(now)).await?;
+            let detail = serde_json::json!({ "kind": kind.as_str(), "resource": resource_id, "related": related_id });
+            if let Some(mut entry) = audit::operator_entry(Some(tenant), "operation.queue", detail) {
+                entry.account = related_id.and_then(|r| r.parse().ok());
+                audit::record(&mut tx, &[entry], &now_s).await?;
+            }
+            let id = enqueue(&mut tx, tenant, kind, resource_id, related_id, &Value::Null, &now_s).await?;
             tx.commit().await?;
             Ok(id)
         }
@@ -483,6 +503,9 @@ impl Store {
         let r: Result<_, StoreError> = async {
             let now_s = ts(now);
             let mut tx = self.begin().await?;
+            if let Some(entry) = audit::operator_entry(Some(tenant), "rules.apply", Value::Null) {
+                audit::record(&mut tx, &[entry], &now_s).await?;
+            }
             let queued = enqueue_assign_syncs(&mut tx, tenant, &now_s).await?;
             tx.commit().await?;
             Ok(queued)
@@ -549,6 +572,10 @@ impl Store {
         let r: Result<_, StoreError> = async {
             let now_s = ts(now);
             let mut tx = self.begin().await?;
+            let detail = serde_json::json!({ "records": writes.len(), "operations": ops.len() });
+            if let Some(entry) = audit::operator_entry(Some(tenant), "reconcile.apply", detail) {
+                audit::record(&mut tx, &[entry], &now_s).await?;
+            }
             for w in writes {
                 apply_write(&mut tx, w, &now_s).await?;
             }

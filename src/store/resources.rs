@@ -274,26 +274,19 @@ impl Store {
             let mut tx = self.begin().await?;
             let current = load_for_update(&mut tx, kind, tenant, id).await?;
             check_precondition(if_match, current.version)?;
-            let mut changed = current.doc != new.doc;
-            if changed {
-                enqueue(&mut tx, tenant, OpKind::sync(kind), id, None, &Value::Null, &now).await?;
-                record_change(
-                    &mut tx,
-                    kind,
-                    tenant,
-                    id,
-                    "replace",
-                    &current.doc,
-                    &new.doc,
-                    origin,
-                    &now,
-                )
-                .await?;
-            }
-            if let Some(members) = new.members {
-                changed |=
-                    apply_member_edits(&mut tx, tenant, id, &[MemberEdit::Replace(members)], origin, &now).await?;
-            }
+            let edits: Vec<MemberEdit> = new.members.map(MemberEdit::Replace).into_iter().collect();
+            let changed = record_and_apply(
+                &mut tx,
+                kind,
+                tenant,
+                id,
+                ("replace", origin),
+                &current.doc,
+                &new.doc,
+                &edits,
+                &now,
+            )
+            .await?;
             let row = write_back(&mut tx, kind, tenant, current, new.doc, changed, &now).await?;
             tx.commit().await?;
             Ok(row)
@@ -335,25 +328,18 @@ impl Store {
                 Err(rejected) => return Ok(Err(rejected)),
             };
             let (origin, verb) = origin;
-            let mut changed = current.doc != outcome.doc;
-            if changed {
-                enqueue(&mut tx, tenant, OpKind::sync(kind), id, None, &Value::Null, &now).await?;
-                record_change(
-                    &mut tx,
-                    kind,
-                    tenant,
-                    id,
-                    verb,
-                    &current.doc,
-                    &outcome.doc,
-                    origin,
-                    &now,
-                )
-                .await?;
-            }
-            if !outcome.member_edits.is_empty() {
-                changed |= apply_member_edits(&mut tx, tenant, id, &outcome.member_edits, origin, &now).await?;
-            }
+            let changed = record_and_apply(
+                &mut tx,
+                kind,
+                tenant,
+                id,
+                (verb, origin),
+                &current.doc,
+                &outcome.doc,
+                &outcome.member_edits,
+                &now,
+            )
+            .await?;
             let row = write_back(&mut tx, kind, tenant, current, outcome.doc, changed, &now).await?;
             tx.commit().await?;
             Ok(Ok(row))
@@ -384,20 +370,21 @@ impl Store {
             let cols = Columns::of(kind, &current.doc);
             let payload = serde_json::json!({ "name": cols.name });
             // A queued sync of the resource has nothing left to do.
-            stmt(
+            stmt(format!(
                 "UPDATE operations SET state = 'done', result = 'superseded by the delete', finished_at = $3, updated_at = $3 \
-                 WHERE tenant = $1 AND resource_key = $2 AND state = 'pending' AND kind = $4",
-            )
+                 WHERE tenant = $1 AND resource_key = $2 AND {} = 'pending' AND kind = $4",
+                tx.dialect().unindexed("state")
+            ))
             .bind(tenant)
             .bind(OpKind::sync(kind).key(id, None))
             .bind(&now)
             .bind(OpKind::sync(kind).as_str())
             .execute(tx.on())
             .await?;
-            enqueue(&mut tx, tenant, OpKind::delete(kind), id, None, &payload, &now).await?;
             let entry = subject(AuditEntry::new(tenant, Source::Scim, origin, format!("{}.delete", kind_word(kind))), kind, id)
                 .detail(serde_json::json!({ "name": cols.name }));
             audit::record(&mut tx, &[entry], &now).await?;
+            enqueue(&mut tx, tenant, OpKind::delete(kind), id, None, &payload, &now).await?;
             stmt(format!("DELETE FROM {} WHERE tenant = $1 AND id = $2", table(kind)))
                 .bind(tenant)
                 .bind(id)
@@ -433,7 +420,7 @@ pub(super) async fn create_in(
 ) -> Result<(Row, i64), StoreError> {
     let id = uuid::Uuid::now_v7().to_string();
     insert_resource(tx, kind, tenant, &id, &doc, now).await?;
-    let op_id = enqueue_with(tx, tenant, OpKind::sync(kind), &id, None, &Value::Null, now, false).await?;
+    // Recorded before the operations it causes (they name it as their cause).
     let mut attributes: Vec<&String> = doc.keys().collect();
     attributes.sort();
     let entry = subject(
@@ -443,6 +430,7 @@ pub(super) async fn create_in(
     )
     .detail(serde_json::json!({ "name": Columns::of(kind, &doc).name, "attributes": attributes }));
     audit::record(tx, &[entry], now).await?;
+    let op_id = enqueue_with(tx, tenant, OpKind::sync(kind), &id, None, &Value::Null, now, false).await?;
     if let Some(members) = members {
         if !members.is_empty() {
             apply_member_edits(tx, tenant, &id, &[MemberEdit::Add(members)], origin, now).await?;
@@ -677,20 +665,25 @@ fn subject(entry: AuditEntry, kind: ResourceKind, id: &str) -> AuditEntry {
     }
 }
 
-/// Records a change of a resource's document: the names of the attributes that changed, never
-/// their values (a password among them stays out of the trail).
+/// A PUT or PATCH: records it (the names of the attributes that changed, never their values),
+/// then queues the sync and applies the member edits, which name that record as their cause.
+/// A request that changed nothing leaves no record. Returns whether anything changed.
 #[allow(clippy::too_many_arguments)]
-async fn record_change(
+async fn record_and_apply(
     tx: &mut Tx<'_>,
     kind: ResourceKind,
     tenant: &str,
     id: &str,
-    verb: &str,
+    (verb, origin): (&str, &Origin),
     old: &Map<String, Value>,
     new: &Map<String, Value>,
-    origin: &Origin,
+    edits: &[MemberEdit],
     now: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    let doc_changed = old != new;
+    if !doc_changed && edits.is_empty() {
+        return Ok(false);
+    }
     let mut changed: Vec<&String> = old
         .keys()
         .chain(new.keys())
@@ -704,7 +697,20 @@ async fn record_change(
         id,
     )
     .detail(serde_json::json!({ "name": Columns::of(kind, new).name, "changed": changed }));
-    audit::record(tx, &[entry], now).await
+    audit::record(tx, &[entry], now).await?;
+    let record = tx.cause();
+    if doc_changed {
+        enqueue(tx, tenant, OpKind::sync(kind), id, None, &Value::Null, now).await?;
+    }
+    let members_changed = !edits.is_empty() && apply_member_edits(tx, tenant, id, edits, origin, now).await?;
+    if !doc_changed && !members_changed {
+        // Member edits that changed nothing (adding a member already there): no record.
+        stmt("DELETE FROM audit_log WHERE seq = $1")
+            .bind(record)
+            .execute(tx.on())
+            .await?;
+    }
+    Ok(doc_changed || members_changed)
 }
 
 /// Fails with the first 20 ids that name no user of the tenant. On PostgreSQL the users found

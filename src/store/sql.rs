@@ -274,52 +274,100 @@ pub enum Exec<'c> {
 }
 
 /// An open transaction on either database. Dropped without `commit`, it rolls back.
-pub enum Tx<'t> {
+///
+/// It also carries the cause of what it queues: the audit record written last in it (see
+/// `audit::record`), which every operation it records names in its `cause` column.
+pub struct Tx<'t> {
+    inner: TxInner<'t>,
+    cause: Option<i64>,
+}
+
+enum TxInner<'t> {
     Sqlite(Transaction<'t, Sqlite>),
     Pg(Transaction<'t, Postgres>),
 }
 
 impl<'t> Tx<'t> {
+    pub fn sqlite(t: Transaction<'t, Sqlite>) -> Tx<'t> {
+        Tx {
+            inner: TxInner::Sqlite(t),
+            cause: None,
+        }
+    }
+
+    pub fn pg(t: Transaction<'t, Postgres>) -> Tx<'t> {
+        Tx {
+            inner: TxInner::Pg(t),
+            cause: None,
+        }
+    }
+
+    /// The audit record (its seq) that the operations queued from now on are caused by.
+    pub fn cause(&self) -> Option<i64> {
+        self.cause
+    }
+
+    pub fn set_cause(&mut self, seq: i64) {
+        self.cause = Some(seq);
+    }
+
     /// Runs statements inside this transaction.
     pub fn on(&mut self) -> Exec<'_> {
-        match self {
-            Tx::Sqlite(t) => Exec::Sqlite(&mut *t),
-            Tx::Pg(t) => Exec::Pg(&mut *t),
+        match &mut self.inner {
+            TxInner::Sqlite(t) => Exec::Sqlite(&mut *t),
+            TxInner::Pg(t) => Exec::Pg(&mut *t),
         }
     }
 
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Tx::Sqlite(_) => Dialect::Sqlite,
-            Tx::Pg(_) => Dialect::Postgres,
+        match self.inner {
+            TxInner::Sqlite(_) => Dialect::Sqlite,
+            TxInner::Pg(_) => Dialect::Postgres,
         }
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await,
-            Tx::Pg(t) => t.commit().await,
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await,
+            TxInner::Pg(t) => t.commit().await,
         }
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(t) => t.rollback().await,
-            Tx::Pg(t) => t.rollback().await,
+        match self.inner {
+            TxInner::Sqlite(t) => t.rollback().await,
+            TxInner::Pg(t) => t.rollback().await,
         }
     }
 
-    /// A savepoint inside this transaction (sqlx's nested transaction).
+    /// A savepoint inside this transaction (sqlx's nested transaction), with its cause.
     pub async fn savepoint(&mut self) -> Result<Tx<'_>, sqlx::Error> {
-        Ok(match self {
-            Tx::Sqlite(t) => Tx::Sqlite(sqlx::Acquire::begin(&mut **t).await?),
-            Tx::Pg(t) => Tx::Pg(sqlx::Acquire::begin(&mut **t).await?),
+        let inner = match &mut self.inner {
+            TxInner::Sqlite(t) => TxInner::Sqlite(sqlx::Acquire::begin(&mut **t).await?),
+            TxInner::Pg(t) => TxInner::Pg(sqlx::Acquire::begin(&mut **t).await?),
+        };
+        Ok(Tx {
+            inner,
+            cause: self.cause,
         })
     }
 }
 
 /// SQL that differs between the two databases, for statements written once.
 impl Dialect {
+    /// `col` in a condition that must not choose the index (SQLite's `+col`). SQLite keeps no
+    /// statistics unless ANALYZE runs, and between `operations_state (tenant, state)` and
+    /// `operations_key (tenant, resource_key, id)` it took the first for "is a sync of this
+    /// resource pending": with 100,000 pending operations (a shadow tenant, a first import)
+    /// every write scanned them all (59 PUT/s instead of 800; bench/report). PostgreSQL
+    /// keeps statistics and needs no hint.
+    pub fn unindexed(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("+{col}"),
+            Dialect::Postgres => col.to_owned(),
+        }
+    }
+
     /// `col` is one of the strings of list parameter `$n`.
     pub fn in_list(self, col: &str, n: usize) -> String {
         match self {

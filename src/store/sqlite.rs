@@ -232,7 +232,7 @@ async fn group_commit(write: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<
         let mut jobs = std::mem::take(&mut batch).into_iter();
         let mut done: Vec<(tokio::sync::oneshot::Sender<Created>, Created)> = Vec::with_capacity(jobs.len());
         let outcome: Result<(), StoreError> = async {
-            let mut tx = Tx::Sqlite(write.begin_with(BEGIN_WRITE).await?);
+            let mut tx = Tx::sqlite(write.begin_with(BEGIN_WRITE).await?);
             for job in jobs.by_ref() {
                 let mut sp = tx.savepoint().await?;
                 let result = create_in(

@@ -257,10 +257,11 @@ pub(super) async fn enqueue_with(
         // wait; the row then reads 'running', matches no more, and a new operation is
         // recorded. SQLite's single writer cannot interleave a claim.
         let queued: Option<i64> = stmt(format!(
-            "SELECT o.id FROM operations o WHERE o.tenant = $1 AND o.resource_key = $2 AND o.kind = $3 AND o.resource_id = $4 AND o.state = 'pending' \
+            "SELECT o.id FROM operations o WHERE o.tenant = $1 AND o.resource_key = $2 AND o.kind = $3 AND o.resource_id = $4 AND {} = 'pending' \
              AND (o.kind != 'deploy' OR o.result IS NULL) \
              AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
              ORDER BY o.id DESC LIMIT 1{}",
+            tx.dialect().unindexed("o.state"),
             tx.dialect().for_update()
         ))
         .bind(tenant)
@@ -279,8 +280,8 @@ pub(super) async fn enqueue_with(
         serde_json::to_string(payload)?
     };
     let id: i64 = stmt(
-        "INSERT INTO operations (tenant, kind, resource_id, related_id, resource_key, payload, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7) RETURNING id",
+        "INSERT INTO operations (tenant, kind, resource_id, related_id, resource_key, payload, next_attempt_at, created_at, updated_at, cause) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8) RETURNING id",
     )
     .bind(tenant)
     .bind(kind.as_str())
@@ -289,6 +290,7 @@ pub(super) async fn enqueue_with(
     .bind(&key)
     .bind(payload)
     .bind(now)
+    .bind(tx.cause())
     .scalar(tx.on())
     .await?;
     Ok(id)
@@ -315,10 +317,11 @@ pub(super) async fn enqueue_members(
         .collect();
     let covered: Vec<String> = stmt(format!(
         "SELECT o.related_id FROM operations o WHERE o.tenant = $1 AND {} AND o.kind = 'member.sync' \
-           AND o.state = 'pending' \
+           AND {} = 'pending' \
            AND NOT EXISTS (SELECT 1 FROM operations q WHERE q.tenant = o.tenant AND q.resource_key = o.resource_key AND q.id > o.id) \
          ORDER BY o.id{}",
         d.in_list("o.resource_key", 2),
+        d.unindexed("o.state"),
         d.for_update()
     ))
     .bind(tenant)
@@ -337,14 +340,15 @@ pub(super) async fn enqueue_members(
         return Ok(());
     }
     stmt(format!(
-        "INSERT INTO operations (tenant, kind, resource_id, related_id, resource_key, payload, next_attempt_at, created_at, updated_at) \
-         SELECT $1, 'member.sync', $2, j.value, 'member:' || $2 || ':' || j.value, '{{}}', $4, $4, $4 FROM {} j",
+        "INSERT INTO operations (tenant, kind, resource_id, related_id, resource_key, payload, next_attempt_at, created_at, updated_at, cause) \
+         SELECT $1, 'member.sync', $2, j.value, 'member:' || $2 || ':' || j.value, '{{}}', $4, $4, $4, $5 FROM {} j",
         d.list_rows(3)
     ))
     .bind(tenant)
     .bind(group_id)
     .bind(fresh.as_slice())
     .bind(now)
+    .bind(tx.cause())
     .execute(tx.on())
     .await?;
     Ok(())

@@ -174,6 +174,42 @@ async fn a_membership_leaves_a_trail_from_the_scim_patch_to_the_role_assignment_
         assert!(!text.contains(secret), "{secret} leaked into the trail");
     }
 
+    // explain says when Alice joined the group, when the role was assigned, and why: the
+    // chain goes from the CreateRoleAssignment back to the IdP's create of the group.
+    let explained = admin_get(&app, "/admin/explain?user=alice@corp.example").await;
+    let group = &explained["groups"][0];
+    assert_eq!(group["memberSince"]["requestId"], "okta-req-0001", "{explained}");
+    let history = &group["assignments"][0]["history"];
+    assert!(history["assignedAt"].as_str().is_some(), "{explained}");
+    assert_eq!(history["call"]["taskId"], task.as_str());
+    let causes: Vec<&str> = history["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        causes.contains(&"group.create"),
+        "the chain reaches the SCIM write: {history}"
+    );
+    let root = history["causes"].as_array().unwrap().last().unwrap();
+    assert!(root["actor"].as_str().unwrap().starts_with("token sha256:"), "{root}");
+
+    // An operator's action is recorded with who made it and the request's id.
+    let r = app
+        .client
+        .post(format!("{}/admin/jobs/retry-parked", app.root))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("x-request-id", "ops-ticket-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let retries = records(&app, "action=jobs.retry").await;
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    assert_eq!(retries[0]["actor"], "admin token");
+    assert_eq!(retries[0]["requestId"], "ops-ticket-42");
+
     // The real binary answers the same questions from the database.
     let cfg = config_file(&app);
     let path = cfg.path().to_str().unwrap();

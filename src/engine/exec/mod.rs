@@ -150,6 +150,7 @@ impl Exec<'_> {
             "operation": op.id,
             "kind": op.kind.as_str(),
             "queuedAt": op.created_at,
+            "queuedBy": op.cause,
         });
         if op.kind == OpKind::AssignSync {
             if let Ok(Some(group)) = self
