@@ -96,6 +96,14 @@ async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate
     let counts = state.store.queue_overview(now).await?;
     let tenants = state.engine.tenant_names();
     for tenant in &tenants {
+        // Shadow tenants record operations and send nothing, so theirs stay due: the queue's
+        // alert needs to tell them apart.
+        g.gauge(
+            "cic_bridge_tenant_live",
+            "1 for a live tenant, 0 for a shadow tenant (operations recorded, never sent: they stay due)",
+            &[("tenant", tenant)],
+            if state.engine.is_live(tenant) { 1.0 } else { 0.0 },
+        );
         for bucket in super::status::BUCKETS {
             let n: i64 = counts
                 .iter()

@@ -234,6 +234,9 @@ async fn metrics_show_requests_calls_queue_and_alarms() {
         1.0
     );
     assert!(m("cic_bridge_queue_oldest_due_seconds", &[("tenant", "b")]) >= 1.0);
+    // b is a shadow tenant: its due operation is not a stuck queue.
+    assert_eq!(m("cic_bridge_tenant_live", &[("tenant", "a")]), 1.0);
+    assert_eq!(m("cic_bridge_tenant_live", &[("tenant", "b")]), 0.0);
     assert_eq!(m("cic_bridge_quota_alarms", &[("tenant", "a")]), 1.0);
     assert_eq!(m("cic_bridge_tasks_in_progress", &[("tenant", "a")]), 0.0);
     assert_eq!(
