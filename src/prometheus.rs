@@ -44,58 +44,114 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-fn describe() {
-    use metrics::{describe_counter, describe_histogram};
-    describe_counter!(
+/// What the process-wide recorder holds: a counter or a histogram (in seconds).
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Histogram,
+}
+
+/// Every metric the recorder may hold, with its help text. A labelled counter has no sample
+/// until its first event (the first throttle, the first failed JWKS fetch), and the exporter
+/// renders nothing for it until then; [`render`] declares those (`# HELP` and `# TYPE`
+/// without samples), so that the alert rules' metric names can be checked against a daemon
+/// that has not met the event (`scripts/check-monitoring`).
+const EVENT_METRICS: &[(&str, Kind, &str)] = &[
+    (
         "cic_bridge_http_requests_total",
-        "HTTP requests answered, by matched route, method and status"
-    );
-    describe_histogram!(
+        Kind::Counter,
+        "HTTP requests answered, by matched route, method and status",
+    ),
+    (
         "cic_bridge_http_request_duration_seconds",
-        metrics::Unit::Seconds,
-        "HTTP request latency by matched route, method and status"
-    );
-    describe_counter!(
+        Kind::Histogram,
+        "HTTP request latency by matched route, method and status",
+    ),
+    (
         "cic_bridge_cic_calls_total",
-        "Identity Center API calls by action and outcome (ok or error class)"
-    );
-    describe_histogram!(
+        Kind::Counter,
+        "Identity Center API calls by action and outcome (ok or error class)",
+    ),
+    (
         "cic_bridge_cic_call_duration_seconds",
-        metrics::Unit::Seconds,
-        "Identity Center API call latency by action and outcome"
-    );
-    describe_counter!(
+        Kind::Histogram,
+        "Identity Center API call latency by action and outcome",
+    ),
+    (
+        "cic_bridge_cic_network_errors_total",
+        Kind::Counter,
+        "Identity Center API calls that got no API answer, by action and error: timeout, transport (connection refused or cut, DNS, TLS) or http_status (a proxy's non-200)",
+    ),
+    (
         "cic_bridge_cic_throttled_total",
-        "Identity Center answers RequestLimitExceeded, by action"
-    );
-    describe_counter!(
+        Kind::Counter,
+        "Identity Center answers RequestLimitExceeded, by action",
+    ),
+    (
         "cic_bridge_cic_limiter_waits_total",
-        "Calls that waited for cic-bridge's own per-action rate limiter"
-    );
-    describe_counter!("cic_bridge_operations_total", "Operation attempts by kind and outcome");
-    describe_counter!(
+        Kind::Counter,
+        "Calls that waited for cic-bridge's own per-action rate limiter",
+    ),
+    (
+        "cic_bridge_operations_total",
+        Kind::Counter,
+        "Operation attempts by kind and outcome",
+    ),
+    (
         "cic_bridge_operation_retries_total",
-        "Operation attempts that will be retried, by kind"
-    );
-    describe_histogram!(
+        Kind::Counter,
+        "Operation attempts that will be retried, by kind",
+    ),
+    (
         "cic_bridge_operation_duration_seconds",
-        metrics::Unit::Seconds,
-        "Duration of one operation attempt, by kind"
-    );
-    describe_histogram!(
+        Kind::Histogram,
+        "Duration of one operation attempt, by kind",
+    ),
+    (
         "cic_bridge_task_duration_seconds",
-        metrics::Unit::Seconds,
-        "Identity Center asynchronous tasks from start to their end, by type and status"
-    );
-    describe_counter!(
+        Kind::Histogram,
+        "Identity Center asynchronous tasks from start to their end, by type and status",
+    ),
+    (
         "cic_bridge_organization_refreshes_total",
-        "Refreshes of the organization snapshot (departments and accounts), by outcome: unchanged, applied, held (by the fuse), failed"
-    );
-    describe_histogram!(
+        Kind::Counter,
+        "Refreshes of the organization snapshot (departments and accounts), by outcome: unchanged, applied, held (by the fuse), failed",
+    ),
+    (
         "cic_bridge_organization_refresh_duration_seconds",
-        metrics::Unit::Seconds,
-        "Duration of a refresh of the organization snapshot, by outcome"
-    );
+        Kind::Histogram,
+        "Duration of a refresh of the organization snapshot, by outcome",
+    ),
+    (
+        "cic_bridge_jwks_fetches_total",
+        Kind::Counter,
+        "Fetches of a JWT issuer's signing keys (jwks_url), by tenant and outcome: ok or error",
+    ),
+];
+
+fn describe() {
+    for &(name, kind, help) in EVENT_METRICS {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, metrics::Unit::Seconds, help),
+        }
+    }
+}
+
+/// The recorder's text, then a declaration of each metric of [`EVENT_METRICS`] that has no
+/// sample yet.
+pub fn render(handle: &PrometheusHandle) -> String {
+    let mut text = handle.render();
+    for &(name, kind, help) in EVENT_METRICS {
+        if !text.contains(&format!("# TYPE {name} ")) {
+            let kind = match kind {
+                Kind::Counter => "counter",
+                Kind::Histogram => "histogram",
+            };
+            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        }
+    }
+    text
 }
 
 /// Drains histogram samples into their buckets; the sampler calls it so that memory stays
@@ -122,6 +178,10 @@ pub fn cic_call(action: &'static str, outcome: &'static str, elapsed: Duration) 
     metrics::histogram!("cic_bridge_cic_call_duration_seconds", &labels).record(elapsed.as_secs_f64());
 }
 
+pub fn cic_network_error(action: &'static str, error: &'static str) {
+    metrics::counter!("cic_bridge_cic_network_errors_total", "action" => action, "error" => error).increment(1);
+}
+
 pub fn cic_throttled(action: &'static str) {
     metrics::counter!("cic_bridge_cic_throttled_total", "action" => action).increment(1);
 }
@@ -144,6 +204,22 @@ pub fn organization_refresh(outcome: &'static str, elapsed: Duration) {
         .record(elapsed.as_secs_f64());
 }
 
+/// Starts a tenant's JWKS fetch counters at 0, so that the first failure is an increase
+/// (a series that appears at 1 shows none to `increase()`).
+pub fn jwks_tenant(tenant: &str) {
+    let _ = handle();
+    for outcome in ["ok", "error"] {
+        metrics::counter!("cic_bridge_jwks_fetches_total", "tenant" => tenant.to_owned(), "outcome" => outcome)
+            .increment(0);
+    }
+}
+
+pub fn jwks_fetch(tenant: &str, ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::counter!("cic_bridge_jwks_fetches_total", "tenant" => tenant.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
 pub fn task_finished(task_type: &str, status: &str, elapsed: Duration) {
     metrics::histogram!(
         "cic_bridge_task_duration_seconds",
@@ -163,6 +239,14 @@ pub struct StateGauges {
 impl StateGauges {
     pub fn gauge(&mut self, name: &'static str, help: &str, labels: &[(&str, &str)], value: f64) {
         self.sample(name, "gauge", help, labels, value);
+    }
+
+    /// Declares a metric that may have no sample in this scrape (no alarm raised, no
+    /// reconciliation yet), so that its name is known to whoever reads `/metrics`.
+    pub fn declare(&mut self, name: &'static str, kind: &str, help: &str) {
+        if self.declared.insert(name) {
+            let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        }
     }
 
     /// A counter kept by the app (not by the process-wide recorder).
@@ -208,5 +292,18 @@ mod tests {
         assert_eq!(out.matches("# TYPE x_total gauge").count(), 1);
         assert!(out.contains("x_total{code=\"a\\\"b\"} 1"));
         assert!(out.contains("x_total{code=\"c\"} 2"));
+    }
+
+    #[test]
+    fn a_declared_metric_without_samples_has_help_and_type_once() {
+        let mut g = StateGauges::default();
+        g.declare("y", "gauge", "help");
+        g.gauge("y", "help", &[], 3.0);
+        g.declare("z", "gauge", "other");
+        let out = g.finish();
+        assert_eq!(
+            out,
+            "# HELP y help\n# TYPE y gauge\ny 3\n# HELP z other\n# TYPE z gauge\n"
+        );
     }
 }

@@ -46,12 +46,15 @@ pub struct JwtVerifier {
 
 enum KeySource {
     Static(Arc<DecodingKey>),
-    Jwks(JwksCache),
+    /// Boxed: the cache is large beside a key, and there is one per tenant.
+    Jwks(Box<JwksCache>),
 }
 
 /// The issuer's keys by `kid`, fetched on first use and again on an unknown `kid` (at most
 /// once per `min_refresh`) or when older than [`JWKS_MAX_AGE`].
 struct JwksCache {
+    /// The tenant's name, for the metrics.
+    tenant: String,
     url: String,
     client: reqwest::Client,
     min_refresh: Duration,
@@ -109,17 +112,21 @@ impl JwtVerifier {
             (Some(k), _) => KeySource::Static(Arc::new(
                 static_key(k, &algorithms).map_err(|reason| err("key", reason))?,
             )),
-            (None, Some(url)) => KeySource::Jwks(JwksCache {
-                url: url.clone(),
-                client: reqwest::Client::builder()
-                    .timeout(JWKS_TIMEOUT)
-                    .connect_timeout(JWKS_TIMEOUT)
-                    .build()
-                    .map_err(|e| err("jwks_url", format!("cannot build an HTTP client: {e}")))?,
-                min_refresh: Duration::from_secs(config.jwks_min_refresh_secs),
-                keys: Default::default(),
-                fetching: Default::default(),
-            }),
+            (None, Some(url)) => {
+                crate::prometheus::jwks_tenant(&tenant.name);
+                KeySource::Jwks(Box::new(JwksCache {
+                    tenant: tenant.name.clone(),
+                    url: url.clone(),
+                    client: reqwest::Client::builder()
+                        .timeout(JWKS_TIMEOUT)
+                        .connect_timeout(JWKS_TIMEOUT)
+                        .build()
+                        .map_err(|e| err("jwks_url", format!("cannot build an HTTP client: {e}")))?,
+                    min_refresh: Duration::from_secs(config.jwks_min_refresh_secs),
+                    keys: Default::default(),
+                    fetching: Default::default(),
+                }))
+            }
             (None, None) => return Err(err("jwks_url", "give jwks_url or key".to_string())),
         };
         Ok(JwtVerifier {
@@ -218,6 +225,7 @@ impl JwksCache {
         let may_fetch = last_attempt.is_none_or(|(t, _)| t.elapsed() >= self.min_refresh);
         if may_fetch {
             let fetched = self.fetch().await;
+            crate::prometheus::jwks_fetch(&self.tenant, fetched.is_ok());
             *last_attempt = Some((Instant::now(), fetched.is_ok()));
             match fetched {
                 Ok(keys) => {

@@ -11,6 +11,12 @@ use super::AppState;
 use super::admin::AdminError;
 use crate::prometheus::StateGauges;
 
+const ALARM_HELP: &str = "Each raised alarm (quota, fuse, auth), 1 while raised";
+const DRIFT_ITEMS_HELP: &str = "Drift the last periodic reconciliation found (unmanaged objects excluded)";
+const DRIFT_HELP: &str = "Differences between the store and Identity Center found by the last periodic reconciliation";
+const ZONE_USAGE_HELP: &str = "Objects in the Identity Center zone (GetZoneStatistics)";
+const ZONE_QUOTA_HELP: &str = "Quota of the Identity Center zone (GetZoneStatistics)";
+
 /// Counts every routed request by matched route, method and status, with its latency.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req
@@ -33,7 +39,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AdminErr
             "another metrics recorder is installed in this process".into(),
         ));
     };
-    let mut text = handle.render();
+    let mut text = crate::prometheus::render(handle);
     let mut g = StateGauges::default();
     g.gauge(
         "cic_bridge_build_info",
@@ -66,6 +72,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AdminErr
         &[],
         state.engine.unrecorded_outcomes() as f64,
     );
+    // Per process: an alert sums it over the replicas (exactly one of them should lead).
+    g.gauge(
+        "cic_bridge_engine_leader",
+        "1 while this process runs the engine's workers (it holds the leader lock), else 0",
+        &[],
+        if state.engine.is_leader() { 1.0 } else { 0.0 },
+    );
     // The rest is read from the store; during an outage the metrics above still answer.
     if let Err(e) = store_gauges(&state, &mut g).await {
         tracing::warn!(error = %e, "metrics: the store's gauges are missing from this scrape");
@@ -83,6 +96,14 @@ async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate
     let counts = state.store.queue_overview(now).await?;
     let tenants = state.engine.tenant_names();
     for tenant in &tenants {
+        // Shadow tenants record operations and send nothing, so theirs stay due: the queue's
+        // alert needs to tell them apart.
+        g.gauge(
+            "cic_bridge_tenant_live",
+            "1 for a live tenant, 0 for a shadow tenant (operations recorded, never sent: they stay due)",
+            &[("tenant", tenant)],
+            if state.engine.is_live(tenant) { 1.0 } else { 0.0 },
+        );
         for bucket in super::status::BUCKETS {
             let n: i64 = counts
                 .iter()
@@ -124,6 +145,13 @@ async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate
         );
     }
     let alarms = state.store.alarms().await?;
+    // Families that have no sample while all is well (no alarm raised, no reconciliation
+    // yet) are still declared, so their names are visible to the rules' check.
+    g.declare("cic_bridge_alarm", "gauge", ALARM_HELP);
+    g.declare("cic_bridge_drift_items", "gauge", DRIFT_ITEMS_HELP);
+    g.declare("cic_bridge_drift", "gauge", DRIFT_HELP);
+    g.declare("cic_bridge_zone_usage", "gauge", ZONE_USAGE_HELP);
+    g.declare("cic_bridge_zone_quota", "gauge", ZONE_QUOTA_HELP);
     for tenant in &tenants {
         g.gauge(
             "cic_bridge_quota_alarms",
@@ -138,7 +166,7 @@ async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate
     for a in &alarms {
         g.gauge(
             "cic_bridge_alarm",
-            "Each raised alarm (quota, fuse, auth), 1 while raised",
+            ALARM_HELP,
             &[("tenant", &a.tenant), ("code", &a.code)],
             1.0,
         );
@@ -149,7 +177,7 @@ async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate
             // from "never compared". Unmanaged objects are reported, not drift.
             g.gauge(
                 "cic_bridge_drift_items",
-                "Drift the last periodic reconciliation found (unmanaged objects excluded)",
+                DRIFT_ITEMS_HELP,
                 &[("tenant", tenant)],
                 kinds
                     .iter()
@@ -160,7 +188,7 @@ async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate
             for (kind, n) in kinds {
                 g.gauge(
                     "cic_bridge_drift",
-                    "Differences between the store and Identity Center found by the last periodic reconciliation",
+                    DRIFT_HELP,
                     &[("tenant", tenant), ("kind", kind)],
                     *n as f64,
                 );
@@ -180,13 +208,13 @@ async fn store_gauges(state: &AppState, g: &mut StateGauges) -> Result<(), crate
         ] {
             g.gauge(
                 "cic_bridge_zone_usage",
-                "Objects in the Identity Center zone (GetZoneStatistics)",
+                ZONE_USAGE_HELP,
                 &[("zone", &zone), ("object", what)],
                 used as f64,
             );
             g.gauge(
                 "cic_bridge_zone_quota",
-                "Quota of the Identity Center zone (GetZoneStatistics)",
+                ZONE_QUOTA_HELP,
                 &[("zone", &zone), ("object", what)],
                 quota as f64,
             );

@@ -267,6 +267,17 @@ fn outcome_label(r: &Result<(), &CicError>) -> &'static str {
     }
 }
 
+/// The `error` label of a call that got no API answer (Identity Center unreachable), which
+/// `outcome` counts as `retryable` together with the server's own retryable codes.
+fn network_error_label(e: &CicError) -> Option<&'static str> {
+    match e {
+        CicError::Timeout { .. } => Some("timeout"),
+        CicError::Transport { .. } => Some("transport"),
+        CicError::HttpStatus { .. } => Some("http_status"),
+        CicError::Api { .. } | CicError::Decode { .. } | CicError::Pagination { .. } | CicError::Config(_) => None,
+    }
+}
+
 /// The Identity Center client. Cheap to share behind an `Arc`; all methods take `&self`.
 #[derive(Debug)]
 pub struct CicClient {
@@ -372,6 +383,9 @@ impl CicClient {
         }
         let outcome = result.as_ref().map(|_| ());
         crate::prometheus::cic_call(action, outcome_label(&outcome), started.elapsed());
+        if let Some(error) = outcome.err().and_then(network_error_label) {
+            crate::prometheus::cic_network_error(action, error);
+        }
         if matches!(&outcome, Err(e) if e.code() == Some("RequestLimitExceeded")) {
             crate::prometheus::cic_throttled(action);
         }

@@ -282,5 +282,17 @@ async fn an_unreachable_jwks_is_a_503_not_a_refusal() {
     }
     // The static token is unaffected.
     assert_eq!(app.get("/Users").await.status, StatusCode::OK);
+    // Counted for the JWKS alert (deploy/monitoring): the failures, and the successes from
+    // 0 on (other tests of this binary share the process's counters, so at least).
+    let text = crate::ops::admin_get(&app, "/metrics").await.text().await.unwrap();
+    let fetches = |outcome| {
+        crate::ops::series(
+            &text,
+            "cic_bridge_jwks_fetches_total",
+            &[("tenant", "a"), ("outcome", outcome)],
+        )
+    };
+    assert!(fetches("error").is_some_and(|n| n >= 1.0), "{text}");
+    assert!(fetches("ok").is_some(), "{text}");
     app.stop().await;
 }

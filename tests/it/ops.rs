@@ -11,7 +11,7 @@ use crate::helpers::{ADMIN_TOKEN, TOKEN_B, TestApp, spawn_app};
 use crate::tencent_harness::{TestEmulator, create_user, spawn_emulator};
 use cic_bridge::tencent::model::CreateUser;
 
-async fn admin_get(app: &TestApp, path: &str) -> reqwest::Response {
+pub(crate) async fn admin_get(app: &TestApp, path: &str) -> reqwest::Response {
     app.client
         .get(format!("{}{path}", app.root))
         .bearer_auth(ADMIN_TOKEN)
@@ -143,7 +143,7 @@ async fn status_shows_holdings_queue_failures_alarms_and_reachability() {
 }
 
 /// The value of the first series `name{…}` whose labels include all of `labels`.
-fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
@@ -234,6 +234,9 @@ async fn metrics_show_requests_calls_queue_and_alarms() {
         1.0
     );
     assert!(m("cic_bridge_queue_oldest_due_seconds", &[("tenant", "b")]) >= 1.0);
+    // b is a shadow tenant: its due operation is not a stuck queue.
+    assert_eq!(m("cic_bridge_tenant_live", &[("tenant", "a")]), 1.0);
+    assert_eq!(m("cic_bridge_tenant_live", &[("tenant", "b")]), 0.0);
     assert_eq!(m("cic_bridge_quota_alarms", &[("tenant", "a")]), 1.0);
     assert_eq!(m("cic_bridge_tasks_in_progress", &[("tenant", "a")]), 0.0);
     assert_eq!(
@@ -452,6 +455,72 @@ async fn the_status_page_renders_in_headless_chromium() {
         )
         .unwrap();
     }
+}
+
+/// What the alert rules in deploy/monitoring need besides the counters above: which process
+/// leads the engine, calls that got no answer from Identity Center (by action and error), and
+/// the families that have no sample while all is well, declared all the same.
+#[tokio::test]
+async fn metrics_show_the_leader_and_unreachable_identity_center() {
+    let emu = spawn_emulator(|_| {}).await;
+    // A port nothing listens on: every call is refused before any answer.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_live(&emu, |c| {
+        c.cic.endpoint = format!("http://127.0.0.1:{dead}");
+        c.engine.create_wait_ms = 0;
+    })
+    .await;
+    app.create_user("unreachable@corp.example").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = admin_get(&app, "/metrics").await.text().await.unwrap();
+        let leading = series(&text, "cic_bridge_engine_leader", &[]) == Some(1.0);
+        let refused = series(
+            &text,
+            "cic_bridge_cic_network_errors_total",
+            &[("action", "CreateUser"), ("error", "transport")],
+        )
+        .is_some_and(|n| n >= 1.0);
+        if leading && refused {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no leader or no network error in\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(text.contains("# TYPE cic_bridge_engine_leader gauge"), "{text}");
+    // The same calls count as `retryable` in cic_bridge_cic_calls_total, and none as ok here.
+    assert!(
+        series(
+            &text,
+            "cic_bridge_cic_calls_total",
+            &[("action", "CreateUser"), ("outcome", "retryable")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    // No alarm, no reconciliation yet, maybe no throttle in this process: declared anyway.
+    for (name, kind) in [
+        ("cic_bridge_alarm", "gauge"),
+        ("cic_bridge_drift", "gauge"),
+        ("cic_bridge_drift_items", "gauge"),
+        ("cic_bridge_cic_throttled_total", "counter"),
+        ("cic_bridge_jwks_fetches_total", "counter"),
+        ("cic_bridge_task_duration_seconds", "histogram"),
+    ] {
+        assert_eq!(
+            text.matches(&format!("# TYPE {name} {kind}\n")).count(),
+            1,
+            "{name} declared once as a {kind} in\n{text}"
+        );
+    }
+    app.stop().await;
 }
 
 /// Throttling shows in the status and the metrics: the server's RequestLimitExceeded answers,
