@@ -1,10 +1,11 @@
--- wrk script for bench/scim.sh: POST /scim/v2/Users with unique user names
+-- wrk script for bench/report: POST /scim/v2/Users with unique user names
 -- bench.user.<i>@example.com for i in [FIRST, LAST).
--- Args (after `--`): TOKEN BASE_PATH FIRST LAST THREADS
+-- Args (after `--`): TOKEN BASE_PATH FIRST LAST THREADS MARKER
 -- Thread t of T creates FIRST+t, FIRST+t+T, ... and stops itself once all of its creates have
--- answered, so a run never creates more users than asked. The clock is read through LuaJIT's FFI
--- (CLOCK_MONOTONIC), because wrk's own duration includes the time until bench/scim.sh ends the
--- run. done() prints one line for bench/scim.sh:
+-- answered, so a run never creates more users than asked; it then writes the file MARKER.<t>.
+-- wrk itself runs until its -d, so bench/report ends it (SIGINT, by PID) once every thread has
+-- written its marker. The clock is read through LuaJIT's FFI (CLOCK_MONOTONIC), because wrk's
+-- own duration includes that wait. done() prints one line for bench/report:
 --   created=N failed=M first_s=.. last_s=.. p99_ms=..
 
 local ffi = require("ffi")
@@ -33,6 +34,8 @@ function init(args)
   local first = tonumber(args[3])
   last = tonumber(args[4])
   step = tonumber(args[5])
+  marker = args[6]
+  marked = false
   idx = first + tid
   share = 0
   if last > idx then share = math.floor((last - idx + step - 1) / step) end
@@ -88,6 +91,11 @@ function response(status, hdrs, body)
     t_last = now()
   end
   if answered >= share then
+    if marker and not marked then
+      marked = true
+      local f = io.open(marker .. "." .. tid, "w")
+      if f then f:close() end
+    end
     wrk.thread:stop()
   end
 end
