@@ -635,7 +635,7 @@ pub fn split_path(kind: ResourceKind, path: &str) -> (Option<String>, String, Op
                 break 'found (Some(schema.id.to_string()), &path[schema.id.len() + 1..]);
             }
         }
-        if path.len() >= 4 && path[..4].eq_ignore_ascii_case("urn:") {
+        if path.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
             if let Some(pos) = path.rfind(':') {
                 break 'found (Some(path[..pos].to_string()), &path[pos + 1..]);
             }
@@ -685,5 +685,19 @@ mod tests {
         let (u, a, _) = split_path(ResourceKind::User, "urn:example:ext:1.0:User:badge");
         assert_eq!(u.as_deref(), Some("urn:example:ext:1.0:User"));
         assert_eq!(a, "badge");
+    }
+
+    #[test]
+    fn a_path_with_a_multi_byte_character_where_urn_would_end_splits_as_a_plain_name() {
+        // Found by fuzzing (fuzz/regressions/scim_filter): a `sortBy`, `attributes` or body key
+        // whose fourth byte falls inside a character made the `urn:` check slice mid-character.
+        assert_eq!(
+            split_path(ResourceKind::User, "not\u{79a}mail.value"),
+            (None, "not\u{79a}mail".to_string(), Some("value".to_string()))
+        );
+        assert_eq!(
+            split_path(ResourceKind::Group, "urn\u{e9}"),
+            (None, "urn\u{e9}".to_string(), None)
+        );
     }
 }
