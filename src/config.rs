@@ -623,7 +623,7 @@ impl Config {
         if e.max_attempts == 0 {
             return Err(ConfigError::new("engine.max_attempts", "must be at least 1"));
         }
-        if e.retry_base_ms == 0 || e.retry_cap_secs * 1000 < e.retry_base_ms {
+        if e.retry_base_ms == 0 || e.retry_cap_secs.saturating_mul(1000) < e.retry_base_ms {
             return Err(ConfigError::new(
                 "engine.retry_base_ms",
                 "must be at least 1 and at most engine.retry_cap_secs",
@@ -880,6 +880,20 @@ mod tests {
         assert_eq!(e.key, "(file)");
         let e = Config::from_toml_str("").expect_err("no tenant");
         assert_eq!(e.key, "tenants");
+    }
+
+    #[test]
+    fn a_retry_cap_too_large_to_count_in_milliseconds_is_checked_without_overflow() {
+        // The cap was multiplied by 1000 unchecked: loading such a file panicked (a wrong
+        // answer in release builds). Seen while writing the config fuzz target, which crashes
+        // on fuzz/regressions/config/retry-cap-secs-times-1000-overflow.toml without the fix.
+        let tenant = "[[tenants]]\nname=\"a\"\nzone_id=\"z-abcdefghijkl\"\ntoken_env=\"T\"\n";
+        let c = Config::from_toml_str(&format!("[engine]\nretry_cap_secs = {}\n{tenant}", i64::MAX))
+            .expect("a cap longer than any base is valid");
+        assert_eq!(c.engine.retry_cap_secs, i64::MAX as u64);
+        let e = Config::from_toml_str(&format!("[engine]\nretry_cap_secs = 1\nretry_base_ms = 1001\n{tenant}"))
+            .expect_err("the base is longer than the cap");
+        assert_eq!(e.key, "engine.retry_base_ms");
     }
 
     #[test]
