@@ -194,6 +194,17 @@ async fn a_membership_leaves_a_trail_from_the_scim_patch_to_the_role_assignment_
     );
     let root = history["causes"].as_array().unwrap().last().unwrap();
     assert!(root["actor"].as_str().unwrap().starts_with("token sha256:"), "{root}");
+    // The CLI's text says the same.
+    let text = cic_bridge::engine::explain::render_user(&explained);
+    eprintln!("{text}");
+    assert!(
+        text.contains("member since") && text.contains("request okta-req-0001"),
+        "{text}"
+    );
+    assert!(
+        text.contains("assigned at") && text.contains("because of group.create by token sha256:"),
+        "{text}"
+    );
 
     // An operator's action is recorded with who made it and the request's id.
     let r = app
