@@ -465,9 +465,11 @@ impl Store {
         let mut prev = pruned_hash;
         loop {
             let rows: Vec<AuditRecord> = stmt(format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE pos >= $1 ORDER BY pos LIMIT {VERIFY_PAGE}"
+                "SELECT {COLUMNS} FROM audit_log WHERE pos >= $1 AND pos <= $2 ORDER BY pos LIMIT {VERIFY_PAGE}"
             ))
             .bind(expected_pos)
+            // Up to the head read above: what a sealer adds meanwhile is the next verification's.
+            .bind(head_pos)
             .fetch_all(self.read())
             .await?;
             let Some(last) = rows.last().and_then(|r| r.pos) else {
