@@ -306,8 +306,9 @@ pub fn parse_bound(v: &str) -> Option<String> {
     Some(ts(date.midnight().assume_utc()))
 }
 
-/// The outcome of [`Store::audit_verify`].
+/// The outcome of [`Store::audit_verify`] (camelCase in the admin API).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Verification {
     /// Sealed rows whose hash was recomputed.
     pub checked: u64,

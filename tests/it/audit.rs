@@ -318,3 +318,51 @@ async fn an_edited_or_deleted_row_breaks_verify_and_a_prune_does_not() {
     assert!(o.stderr.contains("missing"), "{}", o.stderr);
     store.close().await;
 }
+
+#[tokio::test]
+async fn two_replicas_write_while_verify_runs_and_every_record_is_sealed_once_in_one_chain() {
+    // On PostgreSQL (one SQLite file serves one process): the replicas' writes commit in any
+    // order, the leader seals them, and verifications (each sealing too) run meanwhile.
+    if !crate::db::is_postgres() {
+        eprintln!("skipped on SQLite: one SQLite file serves one process (set TEST_DATABASE_URL)");
+        return;
+    }
+    let a = spawn_app().await;
+    let b = crate::helpers::spawn_replica(&a.db_url, |_| {}, None).await;
+    let writes = async {
+        for round in 0..8 {
+            let creates = (0..20).map(|i| {
+                let app = if i % 2 == 0 { &a } else { &b };
+                async move {
+                    let r = app
+                        .post("/Users", json!({"userName": format!("c{round}-{i}@corp.example")}))
+                        .await;
+                    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+                }
+            });
+            futures_util::future::join_all(creates).await;
+        }
+    };
+    let verifies = async {
+        let mut runs = 0;
+        for _ in 0..12 {
+            for app in [&a, &b] {
+                let v = admin_get(app, "/admin/audit/verify").await;
+                assert_eq!(v["ok"], true, "a verification during the writes: {v}");
+                runs += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        runs
+    };
+    let ((), runs) = tokio::join!(writes, verifies);
+    assert_eq!(runs, 24);
+    let v = admin_get(&b, "/admin/audit/verify").await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["unsealed"], 0, "{v}");
+    // 160 creates, each recorded once, in one chain of contiguous positions.
+    assert_eq!(v["checked"], 160, "{v}");
+    assert_eq!(v["headPosition"], 160, "{v}");
+    let positions = crate::db::count(&a.db_url, "SELECT count(DISTINCT pos) FROM audit_log").await;
+    assert_eq!(positions, 160);
+}
