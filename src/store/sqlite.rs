@@ -58,6 +58,11 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .foreign_keys(true)
+            // Temporary b-trees and statement journals (a multi-row INSERT … SELECT inside a
+            // transaction needs one) in memory: by default SQLite creates them as files in
+            // /var/tmp or /tmp, which a read-only root filesystem (deploy/kubernetes) does not
+            // allow, and the daemon is to write only under its data directory.
+            .pragma("temp_store", "memory")
             .busy_timeout(BUSY_TIMEOUT);
         // An in-process SQLite connection cannot drop like a network one: the default ping on
         // every acquire only costs a round trip to sqlx's connection thread.
