@@ -311,7 +311,8 @@ impl Engine {
             }
             *last = Some(std::time::Instant::now());
         }
-        let keep = time::Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400_000).min(1_000_000));
+        // Capped so that `now - keep` cannot overflow (a million days keeps everything anyway).
+        let keep = time::Duration::days(i64::try_from(days.min(1_000_000)).unwrap_or(1_000_000));
         match self.store.audit_prune(now - keep).await {
             Ok(Some(through)) => tracing::info!(through_position = through, retain_days = days, "audit trail pruned"),
             Ok(None) => {}

@@ -113,13 +113,7 @@ async fn require_admin(State(auth): State<Arc<AdminAuth>>, req: Request, next: N
     }
     // What an operator does through the API is recorded in the audit trail as the admin
     // token's, with the request's id.
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned);
-    let origin = crate::store::Origin::new("admin token", request_id);
+    let origin = crate::store::Origin::new("admin token", super::auth::request_id(&req));
     crate::store::audit::acting(origin, next.run(req)).await
 }
 

@@ -58,10 +58,15 @@ impl TokenTable {
 
     /// The tenant whose token this is. Every entry is compared, whatever matches.
     pub fn lookup(&self, token: &str) -> Option<Arc<Tenant>> {
-        let d = digest(token);
+        self.lookup_digest(&digest(token))
+    }
+
+    /// [`lookup`](Self::lookup) by the token's digest (computed once per request: the audit
+    /// trail names the token by it too).
+    fn lookup_digest(&self, d: &[u8; 32]) -> Option<Arc<Tenant>> {
         let mut found = None;
         for e in &self.entries {
-            if bool::from(e.digest.ct_eq(&d)) {
+            if bool::from(e.digest.ct_eq(d)) {
                 found = Some(e.tenant.clone());
             }
         }
@@ -71,13 +76,13 @@ impl TokenTable {
 
 /// How the audit trail names a static token: by the first 8 bytes of its SHA-256 digest,
 /// which tells a tenant's tokens apart (a rotation) and reveals nothing of the token.
-fn token_actor(token: &str) -> String {
-    format!("token sha256:{}", hex::encode(&digest(token)[..8]))
+fn token_actor(digest: &[u8; 32]) -> String {
+    format!("token sha256:{}", hex::encode(&digest[..8]))
 }
 
 /// The request's id for the audit trail: the `X-Request-Id` header (ours, or the client's when
 /// it sent one), kept only when it is short printable ASCII.
-fn request_id(req: &Request) -> Option<String> {
+pub(super) fn request_id(req: &Request) -> Option<String> {
     let id = req.headers().get("x-request-id")?.to_str().ok()?;
     (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())).then(|| id.to_owned())
 }
@@ -101,8 +106,9 @@ pub async fn require_tenant(State(tokens): State<Arc<TokenTable>>, mut req: Requ
         ))
         .into_response();
     };
-    let (tenant, actor) = match tokens.lookup(&token) {
-        Some(tenant) => (tenant, token_actor(&token)),
+    let token_digest = digest(&token);
+    let (tenant, actor) = match tokens.lookup_digest(&token_digest) {
+        Some(tenant) => (tenant, token_actor(&token_digest)),
         None if !tokens.jwt.is_empty() && super::jwt::looks_like_jwt(&token) => {
             match tokens.jwt.authenticate(&token).await {
                 Ok(found) => found,
